@@ -1,0 +1,3 @@
+module github.com/pacswatch/pacswatch
+
+go 1.26.8
