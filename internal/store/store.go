@@ -1,0 +1,103 @@
+// Package store defines where scans and their per-target results are kept:
+// the Store interface that the scanner, report and diff use, whatever the
+// backend. Records are the SPEC's result record (probe.Result); a backend
+// stores them only after Result.Sanitize, and never anything else a server
+// sent.
+//
+// Backends live in sub-packages (store/sqlite) and import this one, never
+// the reverse; choosing a backend from a --db value is the caller's job.
+// The conformance suite every backend passes is store/storetest.
+package store
+
+import (
+	"context"
+	"errors"
+	"net/netip"
+	"time"
+
+	"github.com/pacswatch/pacswatch/internal/probe"
+)
+
+var (
+	// ErrNotFound is returned for a scan that does not exist.
+	ErrNotFound = errors.New("store: not found")
+	// ErrExists is returned by CreateScan for an ID already taken.
+	ErrExists = errors.New("store: already exists")
+	// ErrCorrupt is returned for a database that is not a pacswatch store,
+	// or whose contents cannot be decoded.
+	ErrCorrupt = errors.New("store: not a pacswatch database or corrupt")
+)
+
+// Scan describes one run of `pacswatch scan` (one shard of it).
+type Scan struct {
+	// ID identifies the scan in its store. CreateScan assigns a short one
+	// when it is empty.
+	ID   string
+	Name string // --name label, may be empty
+
+	Started  time.Time // CreateScan sets the current time when zero
+	Finished time.Time // zero while the scan has not finished
+
+	Targets  []string          // the targets as given on the command line
+	Settings map[string]string // flags as given, to resume with the same settings
+	Total    uint64            // number of host:port pairs in this shard
+	Seed     uint64            // seed of the target permutation
+	Shard    string            // "I/N", empty for an unsharded scan
+
+	// Progress is the last checkpoint written with PutResults.
+	// CreateScan ignores it.
+	Progress Progress
+}
+
+// Progress is the scanner's checkpoint, written in the same transaction as
+// the results it covers.
+type Progress struct {
+	// Done is the number of targets, in permutation order from the first,
+	// that are finished: every one of them has its result stored.
+	Done uint64
+}
+
+// Store keeps scans and their results. Methods are safe for concurrent use.
+// Times are returned in UTC; empty Targets and Settings read back as nil.
+type Store interface {
+	// CreateScan records a new scan and returns it as stored, with its ID.
+	// It returns ErrExists if s.ID is already taken.
+	CreateScan(ctx context.Context, s Scan) (Scan, error)
+	// Scan returns the scan with the given ID, or ErrNotFound.
+	Scan(ctx context.Context, id string) (Scan, error)
+	// LatestScan returns the most recently started scan, or ErrNotFound
+	// when there is none.
+	LatestScan(ctx context.Context) (Scan, error)
+	// Scans returns every scan, oldest first (by Started, then creation).
+	Scans(ctx context.Context) ([]Scan, error)
+	// FinishScan records the end time of a scan, or returns ErrNotFound.
+	FinishScan(ctx context.Context, id string, end time.Time) error
+
+	// PutResults stores rs and the scan's progress checkpoint in one
+	// transaction: all of it or none. Each result is sanitized
+	// (probe.Result.Sanitize) on a copy; rs is not modified. A result
+	// whose ScanID is empty gets scanID; another ScanID is an error.
+	// A result for the same (scan, ip, port) as a stored one replaces
+	// it. It returns ErrNotFound if the scan does not exist.
+	PutResults(ctx context.Context, scanID string, rs []probe.Result, progress Progress) error
+	// Done calls fn for every (ip, port) of the scan that has a stored
+	// result, in no particular order, and stops at the first error fn
+	// returns, returning it. It returns ErrNotFound for an unknown scan.
+	Done(ctx context.Context, scanID string, fn func(ip netip.Addr, port uint16) error) error
+	// Results calls fn for every stored result of the scan ordered by
+	// ip (as netip.Addr.Compare orders them) then port, and stops at the
+	// first error fn returns, returning it. It returns ErrNotFound for an
+	// unknown scan.
+	Results(ctx context.Context, scanID string, fn func(probe.Result) error) error
+
+	// Secret returns the database's 32-byte random secret, used as the
+	// HMAC-SHA-256 key for study UIDs. It is created on first use and
+	// never changes afterwards.
+	Secret(ctx context.Context) ([]byte, error)
+
+	// Close releases the store's resources.
+	Close() error
+}
+
+// SecretSize is the length of the secret Store.Secret returns.
+const SecretSize = 32
