@@ -41,11 +41,11 @@ func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.SetArgs(args)
+	root.SetArgs(normalizeArgs(args))
 	root.SetIn(stdin)
 	root.SetOut(stdout)
 	root.SetErr(stderr)
-	root.AddCommand(newVersionCmd(e))
+	root.AddCommand(newScanCmd(e), newVersionCmd(e))
 	err := root.ExecuteContext(ctx)
 	switch {
 	case err == nil:

@@ -31,7 +31,7 @@ func TestProgress(t *testing.T) {
 		{
 			name: "hours", total: 1 << 32, after: time.Second,
 			s:    Stats{Done: 1000},
-			want: "\r1000/4294967296   0.0%  1000/s  open 0  dicom 0  exposed 0  ETA 1193:02:47",
+			want: "\r1000/4294967296   0.0%  1000/s  open 0  dicom 0  exposed 0  ETA 1193:02:46",
 		},
 		{
 			name: "nothing done yet", total: 5, after: 0,

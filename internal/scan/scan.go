@@ -39,11 +39,11 @@ const (
 // ProgressInterval is how often Run calls Config.Progress.
 const ProgressInterval = 200 * time.Millisecond
 
-// Errors of the results the engine makes itself, in Result.Error.
+// Result.Error texts of the error results the engine makes itself.
 const (
-	ErrTextOverrun  = "max host time exceeded"
-	ErrTextPanic    = "internal error: probe panicked"
-	ErrTextNoStatus = "internal error: probe returned no status"
+	TextOverrun  = "max host time exceeded"                   // the probe ignored its deadline
+	TextPanic    = "internal error: probe panicked"           // the panic value is logged, not stored
+	TextNoStatus = "internal error: probe returned no status" // the probe returned a zero Status
 )
 
 // A Prober probes one target. The DICOM and web probes implement it.
@@ -70,7 +70,7 @@ type Config struct {
 	// --max-host-time). Default DefaultMaxHostTime. A probe that has not
 	// returned a grace period after its deadline (a tenth of MaxHostTime,
 	// at least 250 ms and at most 5 s) is abandoned: the target gets an
-	// error result with Error ErrTextOverrun, and its address is free
+	// error result with Error TextOverrun, and its address is free
 	// for the next target although the runaway probe may still run.
 	MaxHostTime time.Duration
 	// BatchSize is how many results are stored per transaction, at most.
@@ -225,6 +225,10 @@ type engine struct {
 // and returns ctx.Err(); a later Run continues the scan. When every target
 // is done, Run marks the scan finished (store.Store.FinishScan), unless it
 // was already.
+//
+// Run holds at most 2×Concurrency targets between the iterator and the
+// store, whatever the size of the shard, plus the (address, port) of every
+// result the store already holds for the scan, read once at the start.
 func Run(ctx context.Context, st store.Store, sc store.Scan, it *targets.Iter, p Prober, cfg Config) (Stats, error) {
 	cfg, err := cfg.withDefaults()
 	if err != nil {
@@ -247,10 +251,10 @@ func Run(ctx context.Context, st store.Store, sc store.Scan, it *targets.Iter, p
 		e.lim.SetLimit(rate.Limit(cfg.Rate))
 	}
 
-	// The store has no positions, only (ip, port), so the set holds every
-	// stored result; only those past the checkpoint matter (Seek skips the
-	// rest), and they are few: results stored out of order by the last run.
-	// A matched entry is deleted.
+	// Targets already stored. Only those past the checkpoint are ever looked
+	// up (Seek skips the others): the few results the last run stored out of
+	// order. The store keeps (ip, port), not positions, so the set holds all
+	// of them. A matched entry is deleted.
 	skip := make(map[key]struct{})
 	err = st.Done(ctx, sc.ID, func(ip netip.Addr, port uint16) error {
 		skip[key{ip, port}] = struct{}{}
@@ -472,7 +476,7 @@ func (e *engine) probe(ctx context.Context, j *job) bool {
 	case <-overrun.C:
 		e.cfg.Logger.Warn("probe did not return after its deadline; abandoned", "target", j.t.String(),
 			"max_host_time", e.cfg.MaxHostTime)
-		j.res = e.failed(j.t, ErrTextOverrun)
+		j.res = e.failed(j.t, TextOverrun)
 	case <-ctx.Done():
 		// The result is dropped; wait a little for the probe so that none
 		// outlives Run.
@@ -493,7 +497,7 @@ func (e *engine) call(ctx context.Context, t targets.Target, done chan<- probe.R
 		if v := recover(); v != nil {
 			e.cfg.Logger.Error("probe panicked", "target", t.String(), "panic", fmt.Sprint(v),
 				"stack", string(debug.Stack()))
-			done <- e.failed(t, ErrTextPanic)
+			done <- e.failed(t, TextPanic)
 		}
 	}()
 	done <- e.p.Probe(ctx, t)
@@ -542,7 +546,7 @@ func (e *engine) write(ctx context.Context, stop context.CancelCauseFunc, result
 				r.Time = e.cfg.Now()
 			}
 			if r.Status == 0 {
-				r.Status, r.Error = probe.StatusError, ErrTextNoStatus
+				r.Status, r.Error = probe.StatusError, TextNoStatus
 			}
 			r.Sanitize()
 			if e.cfg.Logger.Enabled(ctx, slog.LevelDebug) {

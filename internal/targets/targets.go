@@ -87,16 +87,17 @@ type span struct {
 // must be an address or a hostname. An IPv6 address with a port needs brackets.
 // IPv4-mapped IPv6 addresses (::ffff:a.b.c.d) stand for their IPv4 address.
 //
-// Reserved blocks (the IANA special-purpose registries, plus multicast): a
-// reserved block is subtracted from a target unless the target lies entirely
-// inside that block. So 127.0.0.1, 127.1.0.0/16, 10.0.0.0/8 and
+// Reserved blocks (the non-global entries of the IANA special-purpose
+// registries, plus multicast and 6to4): a reserved block is subtracted from a
+// target unless the target lies entirely inside that block. So 127.0.0.1, 127.1.0.0/16, 10.0.0.0/8 and
 // 192.168.1.5:4242 are scanned as named, while 0.0.0.0/0 skips every reserved
 // block. A single address always lies inside any block that holds it, and the
 // addresses of a hostname count as named explicitly.
 //
 // Exclusions apply to every target, explicit or not. A pair reached by several
 // targets is scanned once. When a hostname without a port resolves to an
-// address that a range also covers, the pairs keep the hostname in Host.
+// address that a range also covers, the pairs keep the hostname in Host; a
+// host:port pair that the ranges or hostnames already hold adds nothing.
 //
 // The space may hold at most MaxPairs pairs; Parse returns ErrTooLarge beyond.
 func Parse(ctx context.Context, specs []string, opt Options) (*Space, error) {

@@ -457,9 +457,6 @@ func (a *Assoc) Context(abstractSyntax string) (Context, bool) {
 	return Context{}, false
 }
 
-// past is a deadline that has already passed.
-var past = time.Unix(1, 0)
-
 // watch makes ctx govern the connection until the returned function is
 // called: ctx's deadline becomes the connection's, and cancelling ctx moves
 // the deadline into the past so that no read or write outlives ctx.
@@ -468,7 +465,6 @@ func (a *Assoc) watch(ctx context.Context) (stop func()) {
 	a.conn.SetDeadline(d)
 	done := make(chan struct{})
 	stopf := context.AfterFunc(ctx, func() {
-		a.conn.SetDeadline(past)
 		close(done)
 	})
 	return func() {

@@ -10,6 +10,7 @@ import (
 	"net"
 	"os"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 
@@ -801,6 +802,9 @@ func TestAccept(t *testing.T) {
 			&ul.AAssociateRJ{Result: 1, Source: 1, Reason: 3}, &ul.RejectedError{}},
 		{"no decision", rq(func(*ul.AAssociateRQ) {}), func(*ul.AAssociateRQ) (*ul.AAssociateAC, *ul.AAssociateRJ) { return nil, nil },
 			&ul.AAssociateRJ{Result: 1, Source: 1, Reason: 1}, &ul.RejectedError{}},
+		{"invalid decision", rq(func(*ul.AAssociateRQ) {}), func(*ul.AAssociateRQ) (*ul.AAssociateAC, *ul.AAssociateRJ) {
+			return &ul.AAssociateAC{PresentationContexts: []ul.PresentationContextAC{{ID: 1}}}, nil
+		}, nil, errors.New("accepted without transfer syntax")},
 		{"abort first", ul.AAbort{}.Append(nil), nil, nil, &ul.AbortedError{}},
 		{"data first", pdata(1, cmdLast, nil), nil, nil, ul.ErrUnexpectedPDU},
 		{"not DICOM", []byte("GET / HTTP/1.1\r\n\r\n"), nil, nil, ul.ErrUnknownPDUType},
@@ -843,6 +847,10 @@ func TestAccept(t *testing.T) {
 			case errors.As(tt.err, &ab):
 				if !errors.As(err, &ab) {
 					t.Errorf("Accept: %v, want an AbortedError", err)
+				}
+			case tt.name == "invalid decision":
+				if err == nil || !strings.Contains(err.Error(), tt.err.Error()) {
+					t.Errorf("Accept: %v, want an error containing %q", err, tt.err)
 				}
 			case !errors.Is(err, tt.err):
 				t.Errorf("Accept: %v, want %v", err, tt.err)

@@ -501,3 +501,46 @@ func TestParseUnknownType(t *testing.T) {
 		t.Errorf("Parse(0x09) = %v, want ErrUnknownPDUType", err)
 	}
 }
+
+func TestValidateAC(t *testing.T) {
+	good := func() *ul.AAssociateAC {
+		return &ul.AAssociateAC{ProtocolVersion: 1, ApplicationContext: ul.ApplicationContext,
+			PresentationContexts: []ul.PresentationContextAC{{ID: 1, TransferSyntax: implicitLE}, {ID: 2, Result: ul.PCNoReason}},
+			UserInfo:             ul.UserInfo{MaxLength: 16384, Roles: []ul.RoleSelection{{SOPClassUID: "not a UID but echoed"}}}}
+	}
+	tests := []struct {
+		name   string
+		change func(*ul.AAssociateAC)
+		want   string // in the error; "" for none
+	}{
+		{"good, empty AEs, even ID echoed", func(*ul.AAssociateAC) {}, ""},
+		{"accepted without transfer syntax", func(ac *ul.AAssociateAC) { ac.PresentationContexts[0].TransferSyntax = "" }, "accepted without transfer syntax"},
+		{"no application context", func(ac *ul.AAssociateAC) { ac.ApplicationContext = "" }, "application context: empty"},
+		{"AE of 17", func(ac *ul.AAssociateAC) { ac.CallingAE = "ABCDEFGHIJKLMNOPQ" }, "17 characters"},
+		{"long transfer syntax", func(ac *ul.AAssociateAC) { ac.PresentationContexts[0].TransferSyntax = strings.Repeat("1", 65) }, "65 characters"},
+		{"129 contexts", func(ac *ul.AAssociateAC) {
+			ac.PresentationContexts = make([]ul.PresentationContextAC, 129)
+			for i := range ac.PresentationContexts {
+				ac.PresentationContexts[i].Result = ul.PCNoReason
+			}
+		}, "129 presentation contexts"},
+		{"huge user information", func(ac *ul.AAssociateAC) {
+			for range 3 {
+				ac.UserInfo.Unknown = append(ac.UserInfo.Unknown, ul.Item{Type: 0x56, Data: make([]byte, 30000)})
+			}
+		}, "user information item of"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ac := good()
+			tt.change(ac)
+			err := ac.Validate()
+			switch {
+			case tt.want == "" && err != nil:
+				t.Errorf("Validate() = %v, want nil", err)
+			case tt.want != "" && (err == nil || !strings.Contains(err.Error(), tt.want)):
+				t.Errorf("Validate() = %v, want an error containing %q", err, tt.want)
+			}
+		})
+	}
+}

@@ -1,0 +1,221 @@
+package dicomtest
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"strconv"
+)
+
+// Tree is the archive a Server holds: studies of series of instances, all
+// synthetic. Every patient-identifying value is fake and carries the token
+// "FAKE".
+//
+// A Tree is either materialised, its Studies held in memory (NewTree, or a
+// literal), or virtual (NewVirtualTree): its studies are synthesised from the
+// seed whenever they are read, so that a tree of a million studies costs no
+// memory. A Tree must not be modified while a Server uses it.
+type Tree struct {
+	// Studies are the studies of a materialised tree; nil for a virtual one.
+	Studies []Study
+
+	seed    uint64
+	virtual int // number of studies of a virtual tree
+	series  int // counts of a virtual tree
+	inst    int
+}
+
+// Study is one study of a Tree.
+type Study struct {
+	UID         string // Study Instance UID
+	Date        string // Study Date, YYYYMMDD
+	PatientName string // "FAKE^..."
+	PatientID   string
+	Series      []Series
+}
+
+// Series is one series of a Study.
+type Series struct {
+	UID       string // Series Instance UID
+	Modality  string // CT, MR, CR, US or DX
+	Instances []Instance
+}
+
+// Instance is one SOP instance of a Series.
+type Instance struct {
+	SOPUID      string // SOP Instance UID
+	SOPClassUID string // the storage SOP class of its modality
+}
+
+// Modalities are the modalities of synthetic studies, one per study.
+const Modalities = "CT MR CR US DX"
+
+// modality returns the i-th modality of Modalities and its storage SOP class
+// (PS3.4 Annex B.5).
+func modality(i int) (name, sopClass string) {
+	switch i {
+	case 0:
+		return "CT", "1.2.840.10008.5.1.4.1.1.2" // CT Image Storage
+	case 1:
+		return "MR", "1.2.840.10008.5.1.4.1.1.4" // MR Image Storage
+	case 2:
+		return "CR", "1.2.840.10008.5.1.4.1.1.1" // Computed Radiography Image Storage
+	case 3:
+		return "US", "1.2.840.10008.5.1.4.1.1.6.1" // Ultrasound Image Storage
+	default:
+		return "DX", "1.2.840.10008.5.1.4.1.1.1.1" // Digital X-Ray Image Storage - For Presentation
+	}
+}
+
+// NewTree returns a materialised tree of n deterministic studies from seed:
+// 1–3 series per study and 1–4 instances per series, one modality per study
+// among Modalities, study dates over 2015–2024, and about two studies per
+// patient. The same seed and n give the same tree, and the same studies as
+// NewVirtualTree.
+func NewTree(seed uint64, n int) *Tree {
+	t := &Tree{Studies: make([]Study, max(n, 0))}
+	for i := range t.Studies {
+		t.Studies[i] = synth(seed, n, i)
+	}
+	return t
+}
+
+// NewVirtualTree returns a virtual tree of the n studies NewTree(seed, n)
+// would hold. It keeps only its counts, computed here in O(n) time.
+func NewVirtualTree(seed uint64, n int) *Tree {
+	t := &Tree{seed: seed, virtual: max(n, 0)}
+	for i := range t.virtual {
+		sh := shapeOf(seed, i)
+		t.series += sh.series
+		for _, k := range sh.inst[:sh.series] {
+			t.inst += k
+		}
+	}
+	return t
+}
+
+// Len returns the number of studies.
+func (t *Tree) Len() int {
+	if t == nil {
+		return 0
+	}
+	if t.Studies == nil {
+		return t.virtual
+	}
+	return len(t.Studies)
+}
+
+// Study returns the i-th study, 0 ≤ i < Len. For a virtual tree it is built
+// on each call.
+func (t *Tree) Study(i int) Study {
+	if t.Studies == nil {
+		return synth(t.seed, t.virtual, i)
+	}
+	return t.Studies[i]
+}
+
+// Counts returns the number of studies, series and instances.
+func (t *Tree) Counts() (studies, series, instances int) {
+	if t == nil {
+		return 0, 0, 0
+	}
+	if t.Studies == nil {
+		return t.virtual, t.series, t.inst
+	}
+	for _, st := range t.Studies {
+		series += len(st.Series)
+		for _, se := range st.Series {
+			instances += len(se.Instances)
+		}
+	}
+	return len(t.Studies), series, instances
+}
+
+// Modalities returns the distinct modalities of the study's series, in order
+// of appearance: the value of ModalitiesInStudy.
+func (st *Study) Modalities() []string {
+	var mods []string
+	for _, se := range st.Series {
+		if !contains(mods, se.Modality) {
+			mods = append(mods, se.Modality)
+		}
+	}
+	return mods
+}
+
+// Instances returns the number of instances in the study.
+func (st *Study) Instances() int {
+	n := 0
+	for _, se := range st.Series {
+		n += len(se.Instances)
+	}
+	return n
+}
+
+// shape is the random part of a synthetic study.
+type shape struct {
+	modality          int
+	year, month, day  int
+	series            int
+	inst              [3]int // instances per series
+}
+
+func shapeOf(seed uint64, i int) shape {
+	var src rand.PCG
+	src.Seed(seed, uint64(i))
+	r := rand.New(&src)
+	sh := shape{
+		modality: r.IntN(5),
+		year:     2015 + r.IntN(10),
+		month:    1 + r.IntN(12),
+		day:      1 + r.IntN(28),
+		series:   1 + r.IntN(3),
+	}
+	for k := range sh.series {
+		sh.inst[k] = 1 + r.IntN(4)
+	}
+	return sh
+}
+
+// synth builds study i of a tree of n studies from seed. UIDs are under a
+// root derived from the seed ("2.25." and a 64-bit number, PS3.5 §B.2), so
+// that trees of different seeds do not share UIDs.
+func synth(seed uint64, n, i int) Study {
+	sh := shapeOf(seed, i)
+	root := "2.25." + strconv.FormatUint(mix(seed), 10)
+	patient := i % (n/2 + 1) // some patients have several studies
+	st := Study{
+		UID:         root + "." + strconv.Itoa(i+1),
+		Date:        fmt.Sprintf("%04d%02d%02d", sh.year, sh.month, sh.day),
+		PatientName: "FAKE^PATIENT" + strconv.Itoa(patient),
+		PatientID:   "FAKE-" + strconv.FormatUint(mix(seed)%1_000_000, 10) + "-" + strconv.Itoa(patient),
+		Series:      make([]Series, sh.series),
+	}
+	mod, class := modality(sh.modality)
+	for k := range st.Series {
+		se := &st.Series[k]
+		se.UID = st.UID + "." + strconv.Itoa(k+1)
+		se.Modality = mod
+		se.Instances = make([]Instance, sh.inst[k])
+		for j := range se.Instances {
+			se.Instances[j] = Instance{SOPUID: se.UID + "." + strconv.Itoa(j+1), SOPClassUID: class}
+		}
+	}
+	return st
+}
+
+// mix is SplitMix64's finaliser: it spreads nearby seeds over 64 bits.
+func mix(x uint64) uint64 {
+	x += 0x9e3779b97f4a7c15
+	x = (x ^ x>>30) * 0xbf58476d1ce4e5b9
+	x = (x ^ x>>27) * 0x94d049bb133111eb
+	return x ^ x>>31
+}
+
+func contains(s []string, v string) bool {
+	for _, x := range s {
+		if x == v {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,277 @@
+// Package dicomprobe probes one host:port for a DICOM service (PS3.7, PS3.8): it connects,
+// requests an association (guessing the called AE title from a dictionary when the server checks
+// it), classifies the answer, verifies with C-ECHO, and releases; one association at a time, each
+// socket closed as soon as its reply is read. It returns the SPEC's result record.
+//
+// It never sends a patient-level query key, never stores, and identifies itself as pacswatch.
+package dicomprobe
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net"
+	"time"
+
+	"github.com/pacswatch/pacswatch/internal/dicom"
+	"github.com/pacswatch/pacswatch/internal/dicom/dimse"
+	"github.com/pacswatch/pacswatch/internal/dicom/ul"
+	"github.com/pacswatch/pacswatch/internal/probe"
+	"github.com/pacswatch/pacswatch/internal/targets"
+)
+
+// Depth says how far a probe goes (SPEC --depth).
+type Depth int
+
+// Depths, in order.
+const (
+	DepthConnect   Depth = iota // TCP connect only
+	DepthAssociate              // A-ASSOCIATE-RQ, then release
+	DepthEcho                   // and C-ECHO
+	DepthQuery                  // and count what C-FIND shows (the default)
+)
+
+var depthNames = []string{"connect", "associate", "echo", "query"}
+
+func (d Depth) String() string {
+	if d >= 0 && int(d) < len(depthNames) {
+		return depthNames[d]
+	}
+	return "unknown"
+}
+
+// ParseDepth parses a --depth value.
+func ParseDepth(s string) (Depth, error) {
+	for i, n := range depthNames {
+		if s == n {
+			return Depth(i), nil
+		}
+	}
+	return 0, errors.New(`dicomprobe: depth must be one of connect, associate, echo, query`)
+}
+
+// Config configures a Prober. The zero value of each field has the documented default.
+type Config struct {
+	CallingAE  string        // default "PACSWATCH"
+	CalledAE   string        // fixed called AE title; empty: GenericAE, then the dictionary
+	Dict       Dict          // default DefaultDict()
+	MaxAETries int           // associations per target while guessing the called AE; default 8
+	Depth      Depth         // default DepthQuery (the zero value is DepthConnect: set it)
+	Timeout    time.Duration // per step (connect, each PDU exchange); default 5s
+	// Dial opens the TCP connection; default a net.Dialer. Tests and the sim inject theirs.
+	Dial   func(ctx context.Context, network, addr string) (net.Conn, error)
+	Logger *slog.Logger // -v logs each step; nil: discard
+	Now    func() time.Time
+}
+
+// Prober probes DICOM services. It is safe for concurrent use.
+type Prober struct {
+	cfg Config
+}
+
+var _ interface {
+	Probe(context.Context, targets.Target) probe.Result
+} = (*Prober)(nil)
+
+// New returns a Prober with cfg's defaults filled in.
+func New(cfg Config) *Prober {
+	if cfg.CallingAE == "" {
+		cfg.CallingAE = ul.DefaultCallingAE
+	}
+	if cfg.Dict == nil {
+		cfg.Dict = DefaultDict()
+	}
+	if cfg.MaxAETries <= 0 {
+		cfg.MaxAETries = 8
+	}
+	if cfg.Timeout <= 0 {
+		cfg.Timeout = 5 * time.Second
+	}
+	if cfg.Dial == nil {
+		var d net.Dialer
+		cfg.Dial = d.DialContext
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	return &Prober{cfg: cfg}
+}
+
+// contexts are the presentation contexts every probe association proposes: enough to learn which
+// services the server offers, in one association. Proposing a context moves no data.
+var contexts = func() []ul.ContextProposal {
+	ts := []string{dicom.ExplicitVRLittleEndian, dicom.ImplicitVRLittleEndian}
+	var cs []ul.ContextProposal
+	for _, as := range []string{dimse.Verification, dimse.StudyRootFind, dimse.PatientRootFind, dimse.StudyRootGet, dimse.StudyRootMove} {
+		cs = append(cs, ul.ContextProposal{AbstractSyntax: as, TransferSyntaxes: ts})
+	}
+	return cs
+}()
+
+// Probe probes t and returns its result. It never returns an error: failures are data.
+func (p *Prober) Probe(ctx context.Context, t targets.Target) probe.Result {
+	r := probe.Result{IP: t.Addr, Port: t.Port, Time: p.cfg.Now().UTC()}
+	log := p.cfg.Logger.With("target", t.String())
+	addr := t.String()
+
+	conn, err := p.dial(ctx, addr)
+	if err != nil {
+		r.Status, r.Error = probe.Classify(err)
+		if r.Status == probe.StatusError && isTimeout(err) {
+			r.Status, r.Error = probe.StatusFiltered, "" // no answer to SYN: filtered, as nmap says
+		}
+		log.Debug("connect", "status", r.Status, "error", r.Error)
+		return r
+	}
+	r.Status = probe.StatusOpen
+	if p.cfg.Depth == DepthConnect {
+		conn.Close()
+		return r
+	}
+
+	d := &probe.DICOM{CallingAE: p.cfg.CallingAE, AECheck: probe.AECheckUnknown}
+	r.DICOM = d
+	r.Exposure = &probe.Exposure{Level: probe.LevelProtected}
+
+	candidates := []string{p.cfg.CalledAE}
+	if p.cfg.CalledAE == "" {
+		candidates = p.cfg.Dict.Candidates(t.Port, p.cfg.MaxAETries)
+	}
+	var (
+		a          *ul.Assoc
+		sawCalled  bool // some candidate was refused as "called-AE-title-not-recognized"
+		sawCalling bool // some candidate was refused as "calling-AE-title-not-recognized"
+	)
+	for i, called := range candidates {
+		if i > 0 {
+			if conn, err = p.dial(ctx, addr); err != nil {
+				_, r.Error = probe.Classify(err)
+				break
+			}
+		}
+		d.CalledAE = called
+		a, err = p.associate(ctx, conn, called)
+		log.Debug("associate", "called_ae", called, "error", err)
+		var rj *ul.RejectedError
+		var ab *ul.AbortedError
+		switch {
+		case err == nil:
+		case errors.As(err, &rj):
+			d.Association = probe.AssociationRejected
+			d.Reject = &probe.Reject{Result: int(rj.RJ.Result), Source: int(rj.RJ.Source), Reason: int(rj.RJ.Reason), Meaning: rj.RJ.Meaning()}
+			if rj.RJ.Source == 1 && rj.RJ.Reason == 7 {
+				sawCalled = true
+				if p.cfg.CalledAE == "" {
+					continue // guess the next called AE
+				}
+			}
+			if rj.RJ.Source == 1 && rj.RJ.Reason == 3 {
+				sawCalling = true
+			}
+		case errors.As(err, &ab):
+			d.Association = probe.AssociationAborted
+			r.Error = "association aborted: " + ab.Abort.Meaning()
+		case notDICOM(err):
+			r.DICOM = nil
+			r.Exposure.Level = probe.LevelNotDICOM
+			r.Error = "not dicom"
+			return r
+		default:
+			_, r.Error = probe.Classify(err)
+			if i == 0 {
+				// Nothing DICOM-shaped came back at all (silence, or a close): not DICOM, as far as we can tell.
+				r.DICOM = nil
+				r.Exposure.Level = probe.LevelNotDICOM
+				return r
+			}
+		}
+		break
+	}
+	switch {
+	case a != nil && d.CalledAE == GenericAE && !sawCalled:
+		d.AECheck = probe.AECheckNone
+	case sawCalling:
+		d.AECheck = probe.AECheckCalling
+	case sawCalled:
+		d.AECheck = probe.AECheckCalled
+	}
+	if a == nil {
+		return r
+	}
+	defer a.Close()
+	d.Association, d.Reject = probe.AssociationAccepted, nil
+	r.Error = ""
+	info := a.Info()
+	d.ImplementationClassUID = info.PeerImplementationClassUID
+	d.ImplementationVersion = info.PeerImplementationVersion
+	d.MaxPDU = info.PeerMaxPDU
+	d.Product, d.Honeypot = Identify(info.PeerImplementationClassUID, info.PeerImplementationVersion)
+	_, d.Services.FindStudy = a.Context(dimse.StudyRootFind)
+	_, d.Services.FindPatient = a.Context(dimse.PatientRootFind)
+	_, d.Services.Get = a.Context(dimse.StudyRootGet)
+	_, d.Services.Move = a.Context(dimse.StudyRootMove)
+	// An accepted association is at least the "echo" level's floor; C-ECHO and C-FIND refine it.
+	r.Exposure.Level = probe.LevelEcho
+
+	if p.cfg.Depth >= DepthEcho {
+		if _, ok := a.Context(dimse.Verification); ok {
+			sctx, cancel := context.WithTimeout(ctx, p.cfg.Timeout)
+			st, err := dimse.Echo(sctx, a)
+			cancel()
+			log.Debug("c-echo", "status", st, "error", err)
+			var ab *ul.AbortedError
+			switch {
+			case errors.As(err, &ab):
+				d.Association = probe.AssociationAborted
+				r.Exposure.Level = probe.LevelProtected
+				r.Error = "c-echo: association aborted: " + ab.Abort.Meaning()
+				return r
+			case err != nil:
+				_, r.Error = probe.Classify(err)
+				r.Error = "c-echo: " + r.Error
+				r.Exposure.Level = probe.LevelProtected
+				return r
+			}
+			d.Services.Echo = st == dimse.Success
+		}
+	}
+	rctx, cancel := context.WithTimeout(ctx, p.cfg.Timeout)
+	defer cancel()
+	if err := a.Release(rctx); err != nil {
+		log.Debug("release", "error", err)
+	}
+	return r
+}
+
+// dial connects within one step's timeout.
+func (p *Prober) dial(ctx context.Context, addr string) (net.Conn, error) {
+	ctx, cancel := context.WithTimeout(ctx, p.cfg.Timeout)
+	defer cancel()
+	return p.cfg.Dial(ctx, "tcp", addr)
+}
+
+// associate requests an association over conn; ul closes conn on any failure.
+func (p *Prober) associate(ctx context.Context, conn net.Conn, called string) (*ul.Assoc, error) {
+	ctx, cancel := context.WithTimeout(ctx, p.cfg.Timeout)
+	defer cancel()
+	return ul.NewClient(ctx, conn, ul.Config{
+		CalledAE:  called,
+		CallingAE: p.cfg.CallingAE,
+		Contexts:  contexts,
+	})
+}
+
+// notDICOM reports whether err shows that the peer answered with something that is not an
+// Upper Layer PDU (an HTTP or SSH banner, say).
+func notDICOM(err error) bool {
+	return errors.Is(err, ul.ErrUnknownPDUType) || errors.Is(err, ul.ErrMalformed) ||
+		errors.Is(err, ul.ErrUnexpectedPDU) || errors.Is(err, ul.ErrPDUTooLarge)
+}
+
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.Is(err, context.DeadlineExceeded) || errors.As(err, &ne) && ne.Timeout()
+}
