@@ -46,8 +46,14 @@ func TestMain(m *testing.M) {
 // pacswatch runs the binary and returns stdout, stderr and the exit code.
 func pacswatch(t *testing.T, stdin string, args ...string) (string, string, int) {
 	t.Helper()
+	return pacswatchIn(t, t.TempDir(), stdin, args...)
+}
+
+// pacswatchIn runs the binary in dir.
+func pacswatchIn(t *testing.T, dir, stdin string, args ...string) (string, string, int) {
+	t.Helper()
 	cmd := exec.Command(binary, args...)
-	cmd.Dir = t.TempDir()
+	cmd.Dir = dir
 	cmd.Stdin = strings.NewReader(stdin)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr

@@ -124,17 +124,21 @@ func runScan(ctx context.Context, e *env, fl *pflag.FlagSet, f *scanFlags, args 
 	if err != nil {
 		return err
 	}
-	st, err := openStore(ctx, f.db)
-	if err != nil {
-		return err
-	}
-	defer st.Close()
-
-	var sc store.Scan
+	var (
+		st store.Store
+		sc store.Scan
+	)
 	if f.resume {
 		if len(args) > 0 || f.inputList != "" {
 			return errors.New("scan: --resume takes no targets: it continues the stored scan with its own")
 		}
+		if _, err := os.Stat(f.db); err != nil {
+			return fmt.Errorf("scan: --resume: no store at %s", f.db)
+		}
+		if st, err = openStore(ctx, f.db); err != nil {
+			return err
+		}
+		defer st.Close()
 		if sc, err = unfinishedScan(ctx, st); err != nil {
 			return err
 		}
@@ -207,6 +211,11 @@ func runScan(ctx context.Context, e *env, fl *pflag.FlagSet, f *scanFlags, args 
 	}
 
 	if !f.resume {
+		// Opened only now, so that bad input leaves no store behind.
+		if st, err = openStore(ctx, f.db); err != nil {
+			return err
+		}
+		defer st.Close()
 		seed := f.seed
 		if !fl.Changed("seed") {
 			var b [8]byte

@@ -46,11 +46,8 @@ type Instance struct {
 	SOPClassUID string // the storage SOP class of its modality
 }
 
-// Modalities are the modalities of synthetic studies, one per study.
-const Modalities = "CT MR CR US DX"
-
-// modality returns the i-th modality of Modalities and its storage SOP class
-// (PS3.4 Annex B.5).
+// modality returns the i-th of the synthetic modalities, CT, MR, CR, US and
+// DX, and its storage SOP class (PS3.4 Annex B.5).
 func modality(i int) (name, sopClass string) {
 	switch i {
 	case 0:
@@ -68,7 +65,7 @@ func modality(i int) (name, sopClass string) {
 
 // NewTree returns a materialised tree of n deterministic studies from seed:
 // 1–3 series per study and 1–4 instances per series, one modality per study
-// among Modalities, study dates over 2015–2024, and about two studies per
+// among CT, MR, CR, US and DX, study dates over 2015–2024, and about two studies per
 // patient. The same seed and n give the same tree, and the same studies as
 // NewVirtualTree.
 func NewTree(seed uint64, n int) *Tree {

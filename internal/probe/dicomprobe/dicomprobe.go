@@ -62,6 +62,17 @@ type Config struct {
 	Dial   func(ctx context.Context, network, addr string) (net.Conn, error)
 	Logger *slog.Logger // -v logs each step; nil: discard
 	Now    func() time.Time
+
+	// Secret keys the HMAC-SHA-256 of study UIDs (SPEC: UIDs kept only as a keyed hash, for
+	// deduplication); the store's per-database secret. Nil: a random key per Prober.
+	Secret []byte
+	// QueryBudget bounds the C-FIND requests spent on one host at DepthQuery (the study query,
+	// its date slices, and the series/image queries that count instances); default 2000.
+	QueryBudget int
+	// VerifyRetrieve proves retrieval by starting a C-GET of one instance and aborting as soon as
+	// its first bytes arrive (SPEC --verify-retrieve). Off: only harmless tests (C-GET and C-MOVE
+	// that match nothing or name no known destination).
+	VerifyRetrieve bool
 }
 
 // Prober probes DICOM services. It is safe for concurrent use.
@@ -236,6 +247,11 @@ func (p *Prober) Probe(ctx context.Context, t targets.Target) probe.Result {
 				return r
 			}
 			d.Services.Echo = st == dimse.Success
+		}
+	}
+	if p.cfg.Depth >= DepthQuery {
+		if !p.measure(ctx, a, &r) {
+			return r // the association ended (aborted) while measuring
 		}
 	}
 	rctx, cancel := context.WithTimeout(ctx, p.cfg.Timeout)
