@@ -45,7 +45,8 @@ type Config struct {
 	// MaxMessage caps a reassembled command set (ReadCommand) or data set
 	// (ReadData); default DefaultMaxMessage.
 	MaxMessage int
-	// Default ImplementationClassUID and ImplementationVersionName, ours.
+	// ImplementationClassUID and ImplementationVersionName default to
+	// pacswatch's own.
 	ImplementationClassUID, ImplementationVersionName string
 }
 
@@ -65,24 +66,33 @@ type ServerConfig struct {
 	// A nil Decide rejects a request whose protocol version lacks bit 0 or
 	// whose application context is not DICOM's, and otherwise answers with
 	// DefaultAC(rq, nil, nil).
-	Decide                                            func(rq *AAssociateRQ) (*AAssociateAC, *AAssociateRJ)
-	MaxPDU, MaxReadPDU                                uint32 // as in Config
-	MaxMessage                                        int    // as in Config
-	ImplementationClassUID, ImplementationVersionName string // as in Config
+	Decide func(rq *AAssociateRQ) (*AAssociateAC, *AAssociateRJ)
+
+	// The limits and identity are as in Config.
+	MaxPDU, MaxReadPDU                                uint32
+	MaxMessage                                        int
+	ImplementationClassUID, ImplementationVersionName string
 }
 
 // Info is what an association tells about itself and its peer, for audits.
 // It holds no raw PDU bytes.
 type Info struct {
 	// CalledAE and CallingAE are the titles of the A-ASSOCIATE-RQ.
-	CalledAE, CallingAE                                   string
+	CalledAE, CallingAE string
+	// The peer's user information: implementation identity, maximum
+	// P-DATA-TF variable field (0: no limit), asynchronous operations
+	// window, and role selections.
 	PeerImplementationClassUID, PeerImplementationVersion string
-	PeerMaxPDU                                            uint32 // 0: no limit
+	PeerMaxPDU                                            uint32
 	PeerAsyncOps                                          *AsyncOps
-	Accepted                                              []Context
-	Refused                                               []RefusedContext
 	PeerRoles                                             []RoleSelection
-	IdentityAC                                            *UserIdentityAC // requestor side: the acceptor's answer
+	// Accepted and Refused are the presentation contexts, in the order of
+	// the A-ASSOCIATE-AC.
+	Accepted []Context
+	Refused  []RefusedContext
+	// IdentityAC is the acceptor's user identity response, on the
+	// requestor side.
+	IdentityAC *UserIdentityAC
 }
 
 // Context is an accepted presentation context.
@@ -111,7 +121,7 @@ type Assoc struct {
 	accepted [256]bool
 	maxRead  uint32
 	maxMsg   int
-	fragment int      // largest PDV data we send; 0: the peer cannot take any
+	fragment int      // largest PDV data we send; <= 0: the peer takes none
 	wbuf     [12]byte // P-DATA-TF and PDV headers
 	sbuf     []byte   // a small P-DATA-TF
 
@@ -465,6 +475,7 @@ func (a *Assoc) watch(ctx context.Context) (stop func()) {
 	a.conn.SetDeadline(d)
 	done := make(chan struct{})
 	stopf := context.AfterFunc(ctx, func() {
+		a.conn.SetDeadline(time.Unix(1, 0)) // in the past
 		close(done)
 	})
 	return func() {

@@ -701,6 +701,7 @@ func elapsedWithin(t *testing.T, start time.Time, d time.Duration) {
 func TestDeadlines(t *testing.T) {
 	silent := func(conn net.Conn) {
 		readRaw(conn)
+		conn.SetReadDeadline(time.Now().Add(3 * time.Second)) // then hang up, so that a failure does not hang
 		io.Copy(io.Discard, conn)
 	}
 	trickle := func(conn net.Conn) {
