@@ -7,6 +7,9 @@ import (
 	"net"
 	"os"
 	"syscall"
+
+	"github.com/pacswatch/pacswatch/internal/dicom"
+	"github.com/pacswatch/pacswatch/internal/dicom/ul"
 )
 
 // Classify maps an error met while probing a target to the record's Status and a short error
@@ -25,6 +28,16 @@ func Classify(err error) (Status, string) {
 		return StatusError, "connection reset"
 	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, net.ErrClosed):
 		return StatusError, "connection closed by peer"
+	case errors.Is(err, ul.ErrPDUTooLarge):
+		return StatusError, "pdu too large"
+	case errors.Is(err, ul.ErrMessageTooLarge), errors.Is(err, dicom.ErrTooLarge):
+		return StatusError, "message too large"
+	case errors.Is(err, ul.ErrUnknownPDUType):
+		return StatusError, "unknown pdu type"
+	case errors.Is(err, ul.ErrMalformed), errors.Is(err, dicom.ErrMalformed), errors.Is(err, dicom.ErrTruncated):
+		return StatusError, "malformed pdu"
+	case errors.Is(err, ul.ErrProtocol), errors.Is(err, ul.ErrUnexpectedPDU):
+		return StatusError, "protocol error"
 	case errors.Is(err, context.Canceled):
 		return StatusError, "cancelled"
 	case errors.Is(err, os.ErrDeadlineExceeded), errors.Is(err, context.DeadlineExceeded),
