@@ -242,11 +242,7 @@ func runScan(ctx context.Context, e *env, fl *pflag.FlagSet, f *scanFlags, args 
 		if f.output == "-" {
 			out = e.stdout
 		} else {
-			flags := os.O_CREATE | os.O_WRONLY | os.O_TRUNC
-			if f.resume {
-				flags = os.O_CREATE | os.O_WRONLY | os.O_APPEND
-			}
-			file, err := os.OpenFile(f.output, flags, 0o644)
+			file, err := os.Create(f.output)
 			if err != nil {
 				return fmt.Errorf("-o: %w", err)
 			}
@@ -255,6 +251,13 @@ func runScan(ctx context.Context, e *env, fl *pflag.FlagSet, f *scanFlags, args 
 		}
 	}
 	enc := json.NewEncoder(out)
+	if f.resume && out != nil {
+		// The store is the truth: a kill can fall between a batch's commit and its JSON Lines.
+		// Write what is stored first, then what this run adds: complete, and nothing twice.
+		if err := st.Results(ctx, sc.ID, func(r probe.Result) error { return enc.Encode(r) }); err != nil {
+			return fmt.Errorf("-o: rewrite stored results: %w", err)
+		}
+	}
 
 	prober := dicomprobe.New(dicomprobe.Config{
 		CallingAE:  f.callingAE,
