@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"time"
 
 	"github.com/pacswatch/pacswatch/internal/dicom"
 	"github.com/pacswatch/pacswatch/internal/dicom/ul"
@@ -36,6 +37,9 @@ func Echo(ctx context.Context, a *ul.Assoc) (Status, error) {
 		return 0, fail(ctx, a, "c-echo", err)
 	}
 	rsp, err := readResponse(ctx, a, pc.ID, CEchoRSP)
+	if err == nil {
+		err = discard(ctx, a, rsp)
+	}
 	if err != nil {
 		return 0, fail(ctx, a, "c-echo", err)
 	}
@@ -99,6 +103,11 @@ func Find(ctx context.Context, a *ul.Assoc, sopClass string, identifier dicom.Da
 		if err != nil {
 			return 0, fail(ctx, a, "c-find", err)
 		}
+		if rsp.Status.Class() != ClassPending || cancelled {
+			if err := discard(ctx, a, rsp); err != nil {
+				return 0, fail(ctx, a, "c-find", err)
+			}
+		}
 		if rsp.Status.Class() != ClassPending {
 			return rsp.Status, nil
 		}
@@ -106,7 +115,7 @@ func Find(ctx context.Context, a *ul.Assoc, sopClass string, identifier dicom.Da
 			if after++; after > MaxResponsesAfterCancel {
 				return 0, fail(ctx, a, "c-find", ErrTooManyResponses)
 			}
-			continue // ReadCommand discards the identifier
+			continue
 		}
 		if !rsp.HasDataset {
 			return 0, fail(ctx, a, "c-find", fmt.Errorf("%w: pending C-FIND-RSP without identifier", ErrProtocol))
@@ -167,8 +176,9 @@ type StoreRequest struct {
 }
 
 // StoreHandler handles one C-STORE sub-operation of a C-GET. data streams
-// the instance's data set (without File Meta Information) as it arrives; the
-// handler may read any part of it, and Get discards the rest. The returned
+// the instance's data set (without File Meta Information) as it arrives, in
+// req.TransferSyntax, and is valid until the handler returns; the handler
+// may read any part of it, and Get discards the rest. The returned
 // status answers the C-STORE-RQ. Returning ErrStop ends the C-GET early: Get
 // aborts the association and returns ErrStopped. Any other error also aborts
 // the association, and Get returns it.
@@ -206,6 +216,9 @@ func Get(ctx context.Context, a *ul.Assoc, sopClass string, identifier dicom.Dat
 			continue
 		}
 		if err := checkResponse(c, id, pc.ID, CGetRSP); err != nil {
+			return SubOps{}, fail(ctx, a, "c-get", err)
+		}
+		if err := discard(ctx, a, c); err != nil {
 			return SubOps{}, fail(ctx, a, "c-get", err)
 		}
 		if c.Status.Class() != ClassPending {
@@ -265,6 +278,9 @@ func Move(ctx context.Context, a *ul.Assoc, sopClass, destination string, identi
 	}
 	for {
 		rsp, err := readResponse(ctx, a, pc.ID, CMoveRSP)
+		if err == nil {
+			err = discard(ctx, a, rsp)
+		}
 		if err != nil {
 			return SubOps{}, fail(ctx, a, "c-move", err)
 		}
@@ -309,6 +325,20 @@ func readResponse(ctx context.Context, a *ul.Assoc, pcID byte, want CommandField
 	return c, checkResponse(c, id, pcID, want)
 }
 
+// discard reads and drops the data set c announces, such as the Failed SOP
+// Instance UID List of a final C-GET-RSP or C-MOVE-RSP, which this package
+// does not use. ul.Assoc.ReadCommand discards only a data set that was
+// partly read, not one that was not read at all.
+func discard(ctx context.Context, a *ul.Assoc, c Command) error {
+	if !c.HasDataset {
+		return nil
+	}
+	if _, err := io.Copy(io.Discard, a.DataReader(ctx)); err != nil {
+		return err
+	}
+	return nil
+}
+
 func checkResponse(c Command, id, pcID byte, want CommandField) error {
 	switch {
 	case c.Field != want:
@@ -340,11 +370,15 @@ func isExplicit(pc ul.Context) (bool, error) {
 }
 
 // fail aborts the association after the error err of operation op, and
-// returns ctx.Err() when ctx is done, else err wrapped.
+// returns ctx's error when ctx is done, else err wrapped. The connection's
+// deadline, which is ctx's, may fire a moment before ctx.Err reports it.
 func fail(ctx context.Context, a *ul.Assoc, op string, err error) error {
 	a.Abort()
 	if cerr := ctx.Err(); cerr != nil {
 		return cerr
+	}
+	if d, ok := ctx.Deadline(); ok && !time.Now().Before(d) {
+		return context.DeadlineExceeded
 	}
 	return fmt.Errorf("%s: %w", op, err)
 }

@@ -104,10 +104,10 @@ const (
 
 // Values of Command Data Set Type (0000,0800): DataSetNone says no data set
 // follows the command; any other value says one does (PS3.7 Annex E.1).
-// DataSetPresent is the value this package writes.
+// DataSetPresent is the value this package writes, as DCMTK does.
 const (
 	DataSetNone    uint16 = 0x0101
-	DataSetPresent uint16 = 0x0102
+	DataSetPresent uint16 = 0x0001
 )
 
 // Status is the Status (0000,0900) of a DIMSE response (PS3.7 Annex C).

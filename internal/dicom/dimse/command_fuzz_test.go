@@ -2,6 +2,8 @@ package dimse_test
 
 import (
 	"bytes"
+	"os"
+	"path/filepath"
 	"reflect"
 	"testing"
 
@@ -14,6 +16,17 @@ import (
 // from then on.
 func FuzzDecodeCommand(f *testing.F) {
 	f.Add(cEchoRQ)
+	captured, err := filepath.Glob(filepath.Join("testdata", "commands", "*.bin"))
+	if err != nil || len(captured) == 0 {
+		f.Fatalf("no captured command sets: %v", err)
+	}
+	for _, name := range captured {
+		b, err := os.ReadFile(name)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(b)
+	}
 	for _, c := range []dimse.Command{
 		{Field: dimse.CFindRQ, AffectedSOPClassUID: dimse.StudyRootFind, MessageID: 1, HasDataset: true},
 		{Field: dimse.CFindRSP, MessageIDBeingRespondedTo: 1, Status: dimse.Pending, HasDataset: true},

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
+	"os"
+	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
@@ -50,7 +52,7 @@ func TestEncodeFixtures(t *testing.T) {
 				el(dicom.CommandField, us(0x0020)),
 				el(dicom.MessageID, us(7)),
 				el(dicom.Priority, us(0)),
-				el(dicom.CommandDataSetType, us(0x0102)),
+				el(dicom.CommandDataSetType, us(0x0001)),
 			)},
 		{"C-CANCEL-RQ", dimse.Command{Field: dimse.CCancelRQ, MessageIDBeingRespondedTo: 7},
 			command(
@@ -66,7 +68,7 @@ func TestEncodeFixtures(t *testing.T) {
 				el(dicom.MessageID, us(2)),
 				el(dicom.MoveDestination, []byte("STORESCP")),
 				el(dicom.Priority, us(2)),
-				el(dicom.CommandDataSetType, us(0x0102)),
+				el(dicom.CommandDataSetType, us(0x0001)),
 			)},
 		{"C-ECHO-RSP success", dimse.Command{Field: dimse.CEchoRSP, AffectedSOPClassUID: dimse.Verification, MessageIDBeingRespondedTo: 1},
 			command(
@@ -95,7 +97,7 @@ func TestEncodeFixtures(t *testing.T) {
 				el(dicom.CommandField, us(0x0001)),
 				el(dicom.MessageID, us(9)),
 				el(dicom.Priority, us(0)),
-				el(dicom.CommandDataSetType, us(0x0102)),
+				el(dicom.CommandDataSetType, us(0x0001)),
 				el(dicom.AffectedSOPInstanceUID, []byte("2.25.1")),
 				el(dicom.MoveOriginatorApplicationEntityTitle, []byte("PACSWATCH ")),
 				el(dicom.MoveOriginatorMessageID, us(0)),
@@ -113,6 +115,61 @@ func TestEncodeFixtures(t *testing.T) {
 			}
 			if !reflect.DeepEqual(back, tt.c) {
 				t.Errorf("DecodeCommand(Encode()) = %+v, want %+v", back, tt.c)
+			}
+		})
+	}
+}
+
+// TestCapturedCommands decodes command sets captured from dcmqrscp 3.6.7
+// and Orthanc 1.10.1 on loopback, and encodes them back byte for byte.
+func TestCapturedCommands(t *testing.T) {
+	const (
+		get  = dimse.StudyRootGet
+		find = dimse.StudyRootFind
+		move = dimse.StudyRootMove
+	)
+	n := func(v uint16) *uint16 { return &v }
+	tests := []struct {
+		file string
+		want dimse.Command
+	}{
+		{"dcmqrscp-3.6.7-c-echo-rsp", dimse.Command{Field: dimse.CEchoRSP, AffectedSOPClassUID: dimse.Verification, MessageIDBeingRespondedTo: 1}},
+		{"dcmqrscp-3.6.7-c-find-rsp-pending", dimse.Command{Field: dimse.CFindRSP, AffectedSOPClassUID: find, MessageIDBeingRespondedTo: 1,
+			HasDataset: true, Status: dimse.Pending}},
+		{"dcmqrscp-3.6.7-c-find-rsp-success", dimse.Command{Field: dimse.CFindRSP, AffectedSOPClassUID: find, MessageIDBeingRespondedTo: 1}},
+		{"dcmqrscp-3.6.7-c-get-rsp-pending", dimse.Command{Field: dimse.CGetRSP, AffectedSOPClassUID: get, MessageIDBeingRespondedTo: 1,
+			Status: dimse.Pending, Remaining: n(0), Completed: n(1), Failed: n(0), Warning: n(0)}},
+		{"dcmqrscp-3.6.7-c-get-rsp-final", dimse.Command{Field: dimse.CGetRSP, AffectedSOPClassUID: get, MessageIDBeingRespondedTo: 1,
+			Completed: n(1), Failed: n(0), Warning: n(0)}},
+		{"dcmqrscp-3.6.7-c-move-rsp-a801", dimse.Command{Field: dimse.CMoveRSP, AffectedSOPClassUID: move, MessageIDBeingRespondedTo: 1,
+			Status: dimse.MoveDestinationUnknown, Completed: n(0), Failed: n(0), Warning: n(0)}},
+		{"dcmqrscp-3.6.7-c-store-rq", dimse.Command{Field: dimse.CStoreRQ, AffectedSOPClassUID: dimse.SecondaryCapture, MessageID: 1,
+			HasDataset: true, AffectedSOPInstanceUID: "2.25.31000001.1.1"}},
+		{"orthanc-1.10.1-c-echo-rsp", dimse.Command{Field: dimse.CEchoRSP, AffectedSOPClassUID: dimse.Verification, MessageIDBeingRespondedTo: 1}},
+		{"orthanc-1.10.1-c-find-rsp-pending", dimse.Command{Field: dimse.CFindRSP, AffectedSOPClassUID: find, MessageIDBeingRespondedTo: 1,
+			HasDataset: true, Status: dimse.Pending}},
+		{"orthanc-1.10.1-c-find-rsp-success", dimse.Command{Field: dimse.CFindRSP, AffectedSOPClassUID: find, MessageIDBeingRespondedTo: 1}},
+		// Orthanc refuses a C-GET whose identifier matches every study.
+		{"orthanc-1.10.1-c-get-rsp-final", dimse.Command{Field: dimse.CGetRSP, AffectedSOPClassUID: get, MessageIDBeingRespondedTo: 1,
+			Status: dimse.UnableToProcess, Completed: n(0), Failed: n(0), Warning: n(0)}},
+		{"orthanc-1.10.1-c-move-rsp-c000", dimse.Command{Field: dimse.CMoveRSP, AffectedSOPClassUID: move, MessageIDBeingRespondedTo: 1,
+			Status: dimse.UnableToProcess, Completed: n(0), Failed: n(0), Warning: n(0)}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.file, func(t *testing.T) {
+			b, err := os.ReadFile(filepath.Join("testdata", "commands", tt.file+".bin"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := dimse.DecodeCommand(b)
+			if err != nil {
+				t.Fatalf("DecodeCommand: %v", err)
+			}
+			if !reflect.DeepEqual(got, tt.want) {
+				t.Errorf("DecodeCommand() = %+v, want %+v", got, tt.want)
+			}
+			if enc := got.Encode(); !bytes.Equal(enc, b) {
+				t.Errorf("Encode() =\n% x\nwant the captured\n% x", enc, b)
 			}
 		})
 	}
