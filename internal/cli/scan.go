@@ -43,6 +43,8 @@ type scanFlags struct {
 	aeDict      string
 	maxAETries  int
 	depth       string
+	tls         string
+	verify      bool
 	db          string
 	output      string
 	name        string
@@ -94,6 +96,8 @@ func newScanCmd(e *env) *cobra.Command {
 	fl.StringVar(&f.aeDict, "ae-dict", "", "AE dictionary `FILE` (default: built in)")
 	fl.IntVar(&f.maxAETries, "max-ae-tries", 8, "associations per target while guessing the called AE")
 	fl.StringVar(&f.depth, "depth", "query", "how far to go: connect, associate, echo or query")
+	fl.BoolVar(&f.verify, "verify-retrieve", false, "prove retrieval: start a C-GET of one instance, read its first bytes, abort, keep nothing")
+	fl.StringVar(&f.tls, "tls", "auto", "DICOM TLS: auto (on port 2762 and after a failed plain attempt), on or off")
 	fl.StringVar(&f.db, "db", "pacswatch.db", "store: SQLite `PATH`")
 	fl.StringVarP(&f.output, "output", "o", "", "also write results as JSON Lines to `FILE` (- = stdout)")
 	fl.StringVar(&f.name, "name", "", "a `LABEL` for this scan")
@@ -184,6 +188,10 @@ func runScan(ctx context.Context, e *env, fl *pflag.FlagSet, f *scanFlags, args 
 	if err != nil {
 		return fmt.Errorf("--depth: %w", err)
 	}
+	tlsMode, err := dicomprobe.ParseTLSMode(f.tls)
+	if err != nil {
+		return fmt.Errorf("--tls: %w", err)
+	}
 	if err := dicomprobe.ValidAE(f.callingAE); err != nil {
 		return fmt.Errorf("--calling-ae: %w", err)
 	}
@@ -259,14 +267,21 @@ func runScan(ctx context.Context, e *env, fl *pflag.FlagSet, f *scanFlags, args 
 		}
 	}
 
+	secret, err := st.Secret(ctx)
+	if err != nil {
+		return err
+	}
 	prober := dicomprobe.New(dicomprobe.Config{
-		CallingAE:  f.callingAE,
-		CalledAE:   f.calledAE,
-		Dict:       dict,
-		MaxAETries: f.maxAETries,
-		Depth:      depth,
-		Timeout:    f.timeout,
-		Logger:     logger,
+		TLS:            tlsMode,
+		VerifyRetrieve: f.verify,
+		Secret:         secret,
+		CallingAE:      f.callingAE,
+		CalledAE:       f.calledAE,
+		Dict:           dict,
+		MaxAETries:     f.maxAETries,
+		Depth:          depth,
+		Timeout:        f.timeout,
+		Logger:         logger,
 	})
 	cfg := scan.Config{
 		Rate:        f.rate,

@@ -7,7 +7,9 @@
 package dicomprobe
 
 import (
+	"bytes"
 	"context"
+	"crypto/tls"
 	"errors"
 	"log/slog"
 	"net"
@@ -57,7 +59,8 @@ type Config struct {
 	Dict       Dict          // default DefaultDict()
 	MaxAETries int           // associations per target while guessing the called AE; default 8
 	Depth      Depth         // default DepthQuery (the zero value is DepthConnect: set it)
-	Timeout    time.Duration // per step (connect, each PDU exchange); default 5s
+	Timeout    time.Duration // per step (connect, TLS handshake, each PDU exchange); default 5s
+	TLS        TLSMode       // DICOM TLS: auto (default), on or off
 	// Dial opens the TCP connection; default a net.Dialer. Tests and the sim inject theirs.
 	Dial   func(ctx context.Context, network, addr string) (net.Conn, error)
 	Logger *slog.Logger // -v logs each step; nil: discard
@@ -147,6 +150,26 @@ func (p *Prober) Probe(ctx context.Context, t targets.Target) probe.Result {
 	r.DICOM = d
 	r.Exposure = &probe.Exposure{Level: probe.LevelProtected}
 
+	// DICOM TLS (PS3.15 Annex B.1): first on the TLS port, or always with --tls on; under auto a
+	// peer that does not answer plain DICOM gets a TLS handshake too.
+	useTLS := p.cfg.TLS == TLSOn || p.cfg.TLS == TLSAuto && t.Port == TLSPort
+	if useTLS {
+		tc, cert, err := p.handshake(ctx, conn)
+		switch {
+		case err == nil:
+			conn, d.TLS, d.TLSCert = tc, true, cert
+		case p.cfg.TLS == TLSOn:
+			r.DICOM, r.Exposure.Level, r.Error = nil, probe.LevelNotDICOM, "tls handshake failed"
+			return r
+		default: // auto: the TLS port may speak plain DICOM
+			useTLS = false
+			if conn, err = p.dial(ctx, addr); err != nil {
+				_, r.Error = probe.Classify(err)
+				return r
+			}
+		}
+	}
+
 	candidates := []string{p.cfg.CalledAE}
 	if p.cfg.CalledAE == "" {
 		candidates = p.cfg.Dict.Candidates(t.Port, p.cfg.MaxAETries)
@@ -155,17 +178,31 @@ func (p *Prober) Probe(ctx context.Context, t targets.Target) probe.Result {
 		a          *ul.Assoc
 		sawCalled  bool // some candidate was refused as "called-AE-title-not-recognized"
 		sawCalling bool // some candidate was refused as "calling-AE-title-not-recognized"
+		triedTLS   = useTLS
 	)
-	for i, called := range candidates {
-		if i > 0 {
-			if conn, err = p.dial(ctx, addr); err != nil {
+	for i := 0; i < len(candidates); i++ {
+		called := candidates[i]
+		if conn == nil {
+			if conn, err = p.open(ctx, addr, useTLS); err != nil {
 				_, r.Error = probe.Classify(err)
 				break
 			}
 		}
 		d.CalledAE = called
 		a, err = p.associate(ctx, conn, called)
-		log.Debug("associate", "called_ae", called, "error", err)
+		conn = nil // ul owns it now, and closed it on failure
+		log.Debug("associate", "called_ae", called, "tls", useTLS, "error", err)
+		if err != nil && i == 0 && !triedTLS && p.cfg.TLS == TLSAuto && (notDICOM(err) || !isTimeout(err) && !isDICOMAnswer(err)) {
+			// Not plain DICOM: a DICOM TLS server answers a plain A-ASSOCIATE-RQ with a TLS alert or a close.
+			triedTLS = true
+			if tc, e := p.dial(ctx, addr); e == nil {
+				if tc, cert, e := p.handshake(ctx, tc); e == nil {
+					conn, useTLS, d.TLS, d.TLSCert = tc, true, true, cert
+					i--
+					continue
+				}
+			}
+		}
 		var rj *ul.RejectedError
 		var ab *ul.AbortedError
 		switch {
@@ -260,6 +297,70 @@ func (p *Prober) Probe(ctx context.Context, t targets.Target) probe.Result {
 		log.Debug("release", "error", err)
 	}
 	return r
+}
+
+// TLSMode says when the probe speaks DICOM over TLS (SPEC --tls).
+type TLSMode int
+
+// TLS modes.
+const (
+	TLSAuto TLSMode = iota // TLS on TLSPort, and on a peer that does not answer plain DICOM
+	TLSOn                  // TLS only
+	TLSOff                 // plain DICOM only
+)
+
+// TLSPort is the port registered for DICOM over TLS (PS3.15 Annex B.1).
+const TLSPort = 2762
+
+// ParseTLSMode parses a --tls value.
+func ParseTLSMode(s string) (TLSMode, error) {
+	switch s {
+	case "auto":
+		return TLSAuto, nil
+	case "on":
+		return TLSOn, nil
+	case "off":
+		return TLSOff, nil
+	}
+	return 0, errors.New("dicomprobe: tls must be auto, on or off")
+}
+
+// open connects, and shakes hands when useTLS; the TLS facts were recorded by the first handshake.
+func (p *Prober) open(ctx context.Context, addr string, useTLS bool) (net.Conn, error) {
+	conn, err := p.dial(ctx, addr)
+	if err != nil || !useTLS {
+		return conn, err
+	}
+	tc, _, err := p.handshake(ctx, conn)
+	return tc, err
+}
+
+// handshake runs a TLS client handshake over conn within one step's timeout and returns the
+// server certificate's facts. The certificate is not verified: pacswatch fingerprints, and old
+// archives speak old TLS, so versions down to 1.0 are offered. On error conn is closed.
+func (p *Prober) handshake(ctx context.Context, conn net.Conn) (net.Conn, *probe.TLSCert, error) {
+	ctx, cancel := context.WithTimeout(ctx, p.cfg.Timeout)
+	defer cancel()
+	tc := tls.Client(conn, &tls.Config{InsecureSkipVerify: true, MinVersion: tls.VersionTLS10}) //nolint:gosec // fingerprinting, not trusting
+	if err := tc.HandshakeContext(ctx); err != nil {
+		conn.Close()
+		return nil, nil, err
+	}
+	st := tc.ConnectionState()
+	cert := &probe.TLSCert{Version: tls.VersionName(st.Version)}
+	if len(st.PeerCertificates) > 0 {
+		c := st.PeerCertificates[0]
+		cert.Subject, cert.Issuer, cert.NotAfter = c.Subject.String(), c.Issuer.String(), c.NotAfter.UTC()
+		cert.SelfSigned = bytes.Equal(c.RawIssuer, c.RawSubject) && c.CheckSignatureFrom(c) == nil
+	}
+	return tc, cert, nil
+}
+
+// isDICOMAnswer reports whether err is a DICOM answer (a rejection or an abort).
+func isDICOMAnswer(err error) bool {
+	var rj *ul.RejectedError
+	var ab *ul.AbortedError
+	return errors.As(err, &rj) || errors.As(err, &ab)
 }
 
 // dial connects within one step's timeout.
