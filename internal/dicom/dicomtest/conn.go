@@ -92,3 +92,6 @@ func sleep(ctx context.Context, dur time.Duration) bool {
 		return false
 	}
 }
+
+// deadline returns the time d from now.
+func deadline(d time.Duration) time.Time { return time.Now().Add(d) }

@@ -1,7 +1,6 @@
 package dicomtest
 
 import (
-	"fmt"
 	"math/rand/v2"
 	"strconv"
 )
@@ -18,9 +17,9 @@ type Tree struct {
 	// Studies are the studies of a materialised tree; nil for a virtual one.
 	Studies []Study
 
-	seed    uint64
-	virtual int // number of studies of a virtual tree
-	series  int // counts of a virtual tree
+	gen     generator // of a virtual tree
+	virtual int       // number of studies of a virtual tree
+	series  int       // counts of a virtual tree
 	inst    int
 }
 
@@ -70,8 +69,9 @@ func modality(i int) (name, sopClass string) {
 // NewVirtualTree.
 func NewTree(seed uint64, n int) *Tree {
 	t := &Tree{Studies: make([]Study, max(n, 0))}
+	g := newGenerator(seed, n)
 	for i := range t.Studies {
-		t.Studies[i] = synth(seed, n, i)
+		t.Studies[i] = g.study(i)
 	}
 	return t
 }
@@ -79,7 +79,7 @@ func NewTree(seed uint64, n int) *Tree {
 // NewVirtualTree returns a virtual tree of the n studies NewTree(seed, n)
 // would hold. It keeps only its counts, computed here in O(n) time.
 func NewVirtualTree(seed uint64, n int) *Tree {
-	t := &Tree{seed: seed, virtual: max(n, 0)}
+	t := &Tree{gen: newGenerator(seed, n), virtual: max(n, 0)}
 	for i := range t.virtual {
 		sh := shapeOf(seed, i)
 		t.series += sh.series
@@ -105,7 +105,7 @@ func (t *Tree) Len() int {
 // on each call.
 func (t *Tree) Study(i int) Study {
 	if t.Studies == nil {
-		return synth(t.seed, t.virtual, i)
+		return t.gen.study(i)
 	}
 	return t.Studies[i]
 }
@@ -150,10 +150,10 @@ func (st *Study) Instances() int {
 
 // shape is the random part of a synthetic study.
 type shape struct {
-	modality          int
-	year, month, day  int
-	series            int
-	inst              [3]int // instances per series
+	modality         int
+	year, month, day int
+	series           int
+	inst             [3]int // instances per series
 }
 
 func shapeOf(seed uint64, i int) shape {
@@ -173,18 +173,39 @@ func shapeOf(seed uint64, i int) shape {
 	return sh
 }
 
-// synth builds study i of a tree of n studies from seed. UIDs are under a
-// root derived from the seed ("2.25." and a 64-bit number, PS3.5 §B.2), so
-// that trees of different seeds do not share UIDs.
-func synth(seed uint64, n, i int) Study {
-	sh := shapeOf(seed, i)
-	root := "2.25." + strconv.FormatUint(mix(seed), 10)
-	patient := i % (n/2 + 1) // some patients have several studies
+// generator synthesises the studies of a tree of n studies from a seed.
+// UIDs are under a root derived from the seed ("2.25." and a 64-bit number,
+// PS3.5 §B.2), so that trees of different seeds share no UID.
+type generator struct {
+	seed      uint64
+	n         int
+	root      string // "2.25.<n>."
+	patientID string // "FAKE-<n>-"
+}
+
+func newGenerator(seed uint64, n int) generator {
+	m := mix(seed)
+	return generator{
+		seed:      seed,
+		n:         n,
+		root:      "2.25." + strconv.FormatUint(m, 10) + ".",
+		patientID: "FAKE-" + strconv.FormatUint(m%1_000_000, 10) + "-",
+	}
+}
+
+// study builds study i.
+func (g *generator) study(i int) Study {
+	sh := shapeOf(g.seed, i)
+	patient := strconv.Itoa(i % (g.n/2 + 1)) // some patients have several studies
+	var date [8]byte
+	putDigits(date[0:4], sh.year)
+	putDigits(date[4:6], sh.month)
+	putDigits(date[6:8], sh.day)
 	st := Study{
-		UID:         root + "." + strconv.Itoa(i+1),
-		Date:        fmt.Sprintf("%04d%02d%02d", sh.year, sh.month, sh.day),
-		PatientName: "FAKE^PATIENT" + strconv.Itoa(patient),
-		PatientID:   "FAKE-" + strconv.FormatUint(mix(seed)%1_000_000, 10) + "-" + strconv.Itoa(patient),
+		UID:         g.root + strconv.Itoa(i+1),
+		Date:        string(date[:]),
+		PatientName: "FAKE^PATIENT" + patient,
+		PatientID:   g.patientID + patient,
 		Series:      make([]Series, sh.series),
 	}
 	mod, class := modality(sh.modality)
@@ -198,6 +219,14 @@ func synth(seed uint64, n, i int) Study {
 		}
 	}
 	return st
+}
+
+// putDigits writes v in decimal into b, zero-padded to its length.
+func putDigits(b []byte, v int) {
+	for i := len(b) - 1; i >= 0; i-- {
+		b[i] = byte('0' + v%10)
+		v /= 10
+	}
 }
 
 // mix is SplitMix64's finaliser: it spreads nearby seeds over 64 bits.
