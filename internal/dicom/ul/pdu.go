@@ -67,11 +67,15 @@ const HeaderLen = 6
 
 // Parsing bounds, beyond the byte caps given by callers.
 const (
-	maxItems    = 512 // items in one variable field or sub-item list
-	maxContexts = 128 // presentation contexts: odd IDs 1..255
-	aeLen       = 16
-	fixedLen    = 68 // fixed fields of A-ASSOCIATE-RQ/AC before the variable items
-	bodyChunk   = 64 << 10
+	maxItems = 512 // items in one variable field or sub-item list
+	// What a parsed UserInfo keeps, so that re-encoding it (which may add the
+	// maximum length sub-item) stays far below maxItems.
+	maxRoles        = 128 // role selections: one per presentation context at most
+	maxUnknownItems = 64
+	maxContexts     = 128 // presentation contexts: odd IDs 1..255
+	aeLen           = 16
+	fixedLen        = 68 // fixed fields of A-ASSOCIATE-RQ/AC before the variable items
+	bodyChunk       = 64 << 10
 )
 
 // Item types inside A-ASSOCIATE-RQ/AC (PS3.8 §9.3.2.1 to §9.3.3.3).

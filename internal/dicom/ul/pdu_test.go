@@ -544,3 +544,24 @@ func TestValidateAC(t *testing.T) {
 		})
 	}
 }
+
+// TestUserInfoKeepsBoundedItems: a user information item with hundreds of sub-items parses,
+// keeps a bounded number of them, and re-encodes to something that parses again (found by
+// FuzzUserInfo: 512 unknown items plus the maximum length item re-encoded to 513).
+func TestUserInfoKeepsBoundedItems(t *testing.T) {
+	var v []byte
+	for range 511 {
+		v = append(v, 0x99, 0, 0, 0)
+	}
+	p, err := ul.Parse(ul.TypeAAssociateRQ, rqWithUserInfo(v))
+	if err != nil {
+		t.Fatal(err)
+	}
+	u := p.(*ul.AAssociateRQ).UserInfo
+	if len(u.Unknown) != 64 {
+		t.Errorf("kept %d unknown items, want 64", len(u.Unknown))
+	}
+	if _, err := ul.ReadPDU(bytes.NewReader(p.Append(nil)), 1<<20); err != nil {
+		t.Errorf("re-encoded PDU does not parse: %v", err)
+	}
+}

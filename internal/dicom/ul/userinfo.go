@@ -39,7 +39,8 @@ type UserInfo struct {
 	Identity                                          *UserIdentityRQ // requests only
 	IdentityAC                                        *UserIdentityAC // accepts only
 	// Unknown holds the sub-items this package does not interpret, such as
-	// SOP class extended negotiation (0x56, 0x57), in the order received.
+	// SOP class extended negotiation (0x56, 0x57), in the order received: the
+	// first maxUnknownItems of them, the rest skipped.
 	Unknown []Item
 }
 
@@ -113,6 +114,9 @@ func parseUserInfo(b []byte) (UserInfo, error) {
 			if !ok || len(rest) != 2 {
 				return subLenError(typ, len(v))
 			}
+			if len(u.Roles) == maxRoles {
+				break // one per presentation context at most; the rest are skipped
+			}
 			u.Roles = append(u.Roles, RoleSelection{SOPClassUID: trimPadding(uid), SCU: rest[0] != 0, SCP: rest[1] != 0})
 		case subIdentityRQ:
 			if len(v) < 2 {
@@ -139,7 +143,9 @@ func parseUserInfo(b []byte) (UserInfo, error) {
 				u.IdentityAC = &UserIdentityAC{ServerResponse: clone(resp)}
 			}
 		default:
-			u.Unknown = append(u.Unknown, Item{Type: typ, Data: clone(v)})
+			if len(u.Unknown) < maxUnknownItems {
+				u.Unknown = append(u.Unknown, Item{Type: typ, Data: clone(v)})
+			}
 		}
 		return nil
 	})
