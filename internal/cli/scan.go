@@ -10,6 +10,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -20,6 +21,7 @@ import (
 
 	"github.com/pacswatch/pacswatch/internal/probe"
 	"github.com/pacswatch/pacswatch/internal/probe/dicomprobe"
+	"github.com/pacswatch/pacswatch/internal/probe/webprobe"
 	"github.com/pacswatch/pacswatch/internal/scan"
 	"github.com/pacswatch/pacswatch/internal/store"
 	"github.com/pacswatch/pacswatch/internal/targets"
@@ -45,6 +47,9 @@ type scanFlags struct {
 	depth       string
 	tls         string
 	verify      bool
+	web         bool
+	webPorts    string
+	defCreds    bool
 	db          string
 	output      string
 	name        string
@@ -97,6 +102,9 @@ func newScanCmd(e *env) *cobra.Command {
 	fl.IntVar(&f.maxAETries, "max-ae-tries", 8, "associations per target while guessing the called AE")
 	fl.StringVar(&f.depth, "depth", "query", "how far to go: connect, associate, echo or query")
 	fl.BoolVar(&f.verify, "verify-retrieve", false, "prove retrieval: start a C-GET of one instance, read its first bytes, abort, keep nothing")
+	fl.BoolVar(&f.web, "web", false, "also probe PACS web front ends (Orthanc REST, DICOMweb, dcm4chee-arc, OHIF, Dicoogle) on --web-ports")
+	fl.StringVar(&f.webPorts, "web-ports", "80,443,8042,8080,8443", "web `ports` probed with --web")
+	fl.BoolVar(&f.defCreds, "default-creds", false, "with --web, try the documented product default logins (orthanc:orthanc, dcm4chee admin:admin)")
 	fl.StringVar(&f.tls, "tls", "auto", "DICOM TLS: auto (on port 2762 and after a failed plain attempt), on or off")
 	fl.StringVar(&f.db, "db", "pacswatch.db", "store: SQLite `PATH`")
 	fl.StringVarP(&f.output, "output", "o", "", "also write results as JSON Lines to `FILE` (- = stdout)")
@@ -167,6 +175,14 @@ func runScan(ctx context.Context, e *env, fl *pflag.FlagSet, f *scanFlags, args 
 	if err != nil {
 		return fmt.Errorf("--ports: %w", err)
 	}
+	var webPorts []uint16
+	if f.web {
+		if webPorts, err = targets.ParsePorts(f.webPorts); err != nil {
+			return fmt.Errorf("--web-ports: %w", err)
+		}
+	} else if fl.Changed("web-ports") || f.defCreds {
+		return errors.New("scan: --web-ports and --default-creds go with --web")
+	}
 	var exclude []string
 	for _, x := range f.exclude {
 		exclude = append(exclude, strings.Split(x, ",")...)
@@ -213,7 +229,7 @@ func runScan(ctx context.Context, e *env, fl *pflag.FlagSet, f *scanFlags, args 
 		return fmt.Errorf("--log-format: %q is not text or json", f.logFormat)
 	}
 
-	space, err := targets.Parse(ctx, specs, targets.Options{Ports: ports, Exclude: exclude})
+	space, err := targets.Parse(ctx, specs, targets.Options{Ports: union(ports, webPorts), Exclude: exclude})
 	if err != nil {
 		return err
 	}
@@ -283,6 +299,13 @@ func runScan(ctx context.Context, e *env, fl *pflag.FlagSet, f *scanFlags, args 
 		Timeout:        f.timeout,
 		Logger:         logger,
 	})
+	var p scan.Prober = prober
+	if f.web {
+		p = byPort{
+			dicom: prober, dicomPorts: ports, webPorts: webPorts,
+			web: webprobe.New(webprobe.Config{Timeout: f.timeout, DefaultCreds: f.defCreds, Logger: logger}),
+		}
+	}
 	cfg := scan.Config{
 		Rate:        f.rate,
 		Concurrency: f.concurrency,
@@ -298,7 +321,7 @@ func runScan(ctx context.Context, e *env, fl *pflag.FlagSet, f *scanFlags, args 
 		cfg.Progress = prog.Update
 	}
 	logger.Info("scan", "id", sc.ID, "targets", it.Len(), "resume", f.resume)
-	stats, err := scan.Run(ctx, st, sc, it, prober, cfg)
+	stats, err := scan.Run(ctx, st, sc, it, p, cfg)
 	if prog != nil {
 		prog.Finish(stats)
 	}
@@ -316,6 +339,35 @@ func runScan(ctx context.Context, e *env, fl *pflag.FlagSet, f *scanFlags, args 
 		return errPartial
 	}
 	return nil
+}
+
+// byPort sends each target to the DICOM or the web prober by its port; a port in both lists gets
+// both, and the web records join the DICOM result.
+type byPort struct {
+	dicom, web           scan.Prober
+	dicomPorts, webPorts []uint16
+}
+
+func (b byPort) Probe(ctx context.Context, t targets.Target) probe.Result {
+	isDICOM, isWeb := slices.Contains(b.dicomPorts, t.Port), slices.Contains(b.webPorts, t.Port)
+	switch {
+	case isWeb && !isDICOM:
+		return b.web.Probe(ctx, t)
+	case isWeb && isDICOM:
+		r := b.dicom.Probe(ctx, t)
+		if r.Status != probe.StatusClosed && r.Status != probe.StatusFiltered {
+			r.Web = b.web.Probe(ctx, t).Web
+		}
+		return r
+	}
+	return b.dicom.Probe(ctx, t)
+}
+
+// union returns the ports of a and b, sorted, each once.
+func union(a, b []uint16) []uint16 {
+	out := slices.Concat(a, b)
+	slices.Sort(out)
+	return slices.Compact(out)
 }
 
 // unfinishedScan returns the latest scan of the store that has not finished.

@@ -1,0 +1,100 @@
+package cli_test
+
+import (
+	"bytes"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/pacswatch/pacswatch/internal/dicom/dicomtest"
+	"github.com/pacswatch/pacswatch/internal/peertest"
+)
+
+// TestNoPatientData scans every kind of peer loaded with known fake patients, with every option on
+// and debug logging, then searches every output — the store file, the JSON Lines, the log, and the
+// reports in every format — for each patient name, patient ID, accession number, institution,
+// description and raw study UID. SPEC: no patient data, ever.
+func TestNoPatientData(t *testing.T) {
+	a, b, c := peertest.Generate(11, 8, "71"), peertest.Generate(12, 6, "72"), peertest.Generate(13, 5, "73")
+	open := peertest.StartOrthanc(t, peertest.OrthancConfig{Open: true, DICOMweb: true})
+	open.Upload(t, a)
+	locked := peertest.StartOrthanc(t, peertest.OrthancConfig{Open: true, DICOMweb: true, Users: map[string]string{"orthanc": "orthanc"}})
+	locked.Upload(t, b)
+	qr := peertest.StartDcmqrscp(t, []peertest.QRAE{{Title: "DCM4CHEE"}}, nil)
+	qr.Store(t, "DCM4CHEE", "LOADER", c)
+	tree := dicomtest.NewTree(99, 7)
+	chatty := dicomtest.Start(t, dicomtest.Config{Tree: tree, Chatty: true, ComputedCounts: true})
+	_, chattyPort, _ := net.SplitHostPort(chatty.Addr())
+
+	var secrets []string
+	for _, corpus := range []peertest.Corpus{a, b, c} {
+		secrets = append(secrets, corpus.Secrets()...)
+		for _, in := range corpus.Instances {
+			secrets = append(secrets, in.StudyUID, in.SeriesUID, in.SOPUID)
+		}
+	}
+	for i := range tree.Len() {
+		st := tree.Study(i)
+		secrets = append(secrets, st.PatientName, st.PatientID, st.UID)
+	}
+
+	dir := t.TempDir()
+	db := filepath.Join(dir, "privacy.db")
+	jsonl := filepath.Join(dir, "privacy.jsonl")
+	dicomPorts := fmt.Sprintf("%d,%d,%d,%s", open.DICOMPort, locked.DICOMPort, qr.Port, chattyPort)
+	webPorts := fmt.Sprintf("%d,%d", open.HTTPPort, locked.HTTPPort)
+	_, logs, code := pacswatchIn(t, dir, "", "scan", "127.0.0.1", "-p", dicomPorts, "--web", "--web-ports", webPorts,
+		"--default-creds", "--verify-retrieve", "-vv", "--log-format", "json", "--db", db, "-o", jsonl)
+	if code > 1 {
+		t.Fatalf("scan exited %d: %s", code, logs)
+	}
+	outputs := map[string][]byte{"log (stderr)": []byte(logs)}
+	for _, name := range []string{"privacy.db", "privacy.db-wal", "privacy.jsonl"} {
+		if b, err := os.ReadFile(filepath.Join(dir, name)); err == nil {
+			outputs[name] = b
+		}
+	}
+	if len(outputs["privacy.jsonl"]) == 0 || len(outputs["privacy.db"]) == 0 {
+		t.Fatal("the scan wrote no JSON Lines or no store")
+	}
+	// Reports, when the report command exists (issue 6).
+	if _, _, code := pacswatchIn(t, dir, "", "report", "--help"); code == 0 {
+		for _, format := range []string{"html", "md", "csv", "json"} {
+			out := filepath.Join(dir, "report."+format)
+			if _, stderr, code := pacswatchIn(t, dir, "", "report", "--db", db, "--format", format, "-o", out); code != 0 {
+				t.Fatalf("report --format %s exited %d: %s", format, code, stderr)
+			}
+			b, err := os.ReadFile(out)
+			if err != nil {
+				t.Fatal(err)
+			}
+			outputs["report."+format] = b
+		}
+	}
+	// The scan really saw the archives: studies were counted.
+	if !strings.Contains(string(outputs["privacy.jsonl"]), `"level":"retrieve"`) {
+		t.Errorf("no archive reached level retrieve: the test would prove nothing\n%s", outputs["privacy.jsonl"])
+	}
+	hits := 0
+	for name, content := range outputs {
+		for _, s := range secrets {
+			if s != "" && bytes.Contains(content, []byte(s)) {
+				if hits++; hits <= 10 {
+					t.Errorf("%s contains %q", name, s)
+				}
+			}
+		}
+	}
+	t.Logf("searched %d outputs (%v) for %d secrets: %d hits", len(outputs), keys(outputs), len(secrets), hits)
+}
+
+func keys(m map[string][]byte) []string {
+	var out []string
+	for k := range m {
+		out = append(out, fmt.Sprintf("%s %dB", k, len(m[k])))
+	}
+	return out
+}
