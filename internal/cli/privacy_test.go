@@ -88,6 +88,7 @@ func TestNoPatientData(t *testing.T) {
 			}
 		}
 	}
+	t.Logf("JSON Lines:\n%s", outputs["privacy.jsonl"])
 	t.Logf("searched %d outputs (%v) for %d secrets: %d hits", len(outputs), keys(outputs), len(secrets), hits)
 }
 
