@@ -71,11 +71,27 @@ func (ds *Dataset) text(t Tag) (string, VR, bool) {
 		return "", 0, false
 	}
 	var charsets []string
-	if vr.usesCharset() {
-		charsets = ds.Strings(SpecificCharacterSet)
+	if vr.usesCharset() && t != SpecificCharacterSet {
+		charsets = ds.charsets()
 	}
 	s, _ := DecodeString(e.Value, charsets) // best effort; the error only names the character set
 	return s, vr, true
+}
+
+// charsets returns the Specific Character Set (0008,0005) values. They are read as the default
+// repertoire from the raw bytes, whatever VR the element came with: a server may send the element
+// with a VR that itself depends on the character set (PN, say), and decoding it through text would
+// recurse without end.
+func (ds *Dataset) charsets() []string {
+	e, ok := ds.Get(SpecificCharacterSet)
+	if !ok || len(e.Value) == 0 {
+		return nil
+	}
+	vals := strings.Split(string(e.Value), `\`)
+	for i, v := range vals {
+		vals[i] = strings.Trim(v, " \x00")
+	}
+	return vals
 }
 
 // String returns the value of the character string element t, decoded with

@@ -186,3 +186,18 @@ func TestDatasetNumbers(t *testing.T) {
 		})
 	}
 }
+
+// TestCharsetWithTextVR: a server sent Specific Character Set with VR PN (in Explicit VR). Reading
+// any text element used to decode the character set through itself, recursing until the stack
+// overflowed: a fatal error no recover catches (found by dicomprobe's FuzzResponse).
+func TestCharsetWithTextVR(t *testing.T) {
+	var ds dicom.Dataset
+	ds.Set(dicom.Element{Tag: dicom.SpecificCharacterSet, VR: dicom.VRPN, Value: []byte("ISO_IR 192")})
+	ds.Set(dicom.Element{Tag: dicom.PatientName, VR: dicom.VRPN, Value: []byte("J\xc3\xb6rg")})
+	if got, _ := ds.String(dicom.PatientName); got != "Jörg" {
+		t.Errorf("PatientName = %q, want Jörg (decoded as ISO_IR 192)", got)
+	}
+	if got := ds.Strings(dicom.SpecificCharacterSet); len(got) != 1 || got[0] != "ISO_IR 192" {
+		t.Errorf("SpecificCharacterSet = %q", got)
+	}
+}

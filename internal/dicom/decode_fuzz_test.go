@@ -55,6 +55,15 @@ func FuzzDecode(f *testing.F) {
 				t.Fatalf("tags out of order: %v after %v", tag, prev)
 			}
 			prev = tag
+			// Every getter on every element: none may panic or recurse (the
+			// character set is itself an element a server controls).
+			if v, ok := ds.String(tag); ok && !utf8.ValidString(v) {
+				t.Fatalf("String(%v) = %q, not valid UTF-8", tag, v)
+			}
+			ds.Strings(tag)
+			ds.Int(tag)
+			ds.Uint16(tag)
+			ds.Uint32(tag)
 		}
 
 		enc, err := dicom.Encode(ds, explicit)
