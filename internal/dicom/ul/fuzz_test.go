@@ -41,6 +41,9 @@ func FuzzReadPDU(f *testing.F) {
 	for _, s := range pduSeeds() {
 		f.Add(s)
 	}
+	for _, s := range capturedSeeds(f) { // real PDUs from Orthanc and dcmqrscp
+		f.Add(s)
+	}
 	f.Fuzz(func(t *testing.T, b []byte) {
 		if len(b) > 32<<10 {
 			return // re-encoding adds a few bytes per item: stay clear of 16-bit item lengths
