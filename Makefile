@@ -27,8 +27,9 @@ check: ## gofmt, go vet, staticcheck, then the tests
 fuzz: ## run every fuzz target for FUZZTIME (default 5m) on top of its committed corpus
 	FUZZTIME=$(FUZZTIME) bash scripts/fuzz.sh
 
-bench: ## Go benchmarks (associations/s, C-FIND responses/s, ...)
+bench: ## Go benchmarks, then bench/run.sh: scale and nmap/dcmtk comparison on a sim, into bench/RESULTS.md
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) ./...
+	bash bench/run.sh
 
 clean: ## remove build outputs
 	rm -rf bin
