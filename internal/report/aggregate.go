@@ -1,0 +1,322 @@
+package report
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"iter"
+	"math"
+	"net/netip"
+	"slices"
+	"strconv"
+
+	"github.com/pacswatch/pacswatch/internal/geo"
+	"github.com/pacswatch/pacswatch/internal/probe"
+	"github.com/pacswatch/pacswatch/internal/store"
+)
+
+// Metrics are the columns of the 2019 reports for one group of systems. A system is an
+// address (host), whatever number of DICOM ports it answers on.
+type Metrics struct {
+	SystemsFound       int64 `json:"systems_found"`             // hosts with a DICOM service: an association answered at all
+	SystemsAccessible  int64 `json:"systems_accessible"`        // hosts at level query or above
+	Studies            int64 `json:"studies"`                   // studies on accessible hosts
+	Images             int64 `json:"images"`                    // images (instances) on accessible hosts
+	StudiesImageAccess int64 `json:"studies_with_image_access"` // studies on hosts whose retrieve was accepted or verified
+	ImagesAccessible   int64 `json:"images_accessible"`         // images on those hosts
+}
+
+func (m *Metrics) add(o Metrics) {
+	m.SystemsFound = addSat(m.SystemsFound, o.SystemsFound)
+	m.SystemsAccessible = addSat(m.SystemsAccessible, o.SystemsAccessible)
+	m.Studies = addSat(m.Studies, o.Studies)
+	m.Images = addSat(m.Images, o.Images)
+	m.StudiesImageAccess = addSat(m.StudiesImageAccess, o.StudiesImageAccess)
+	m.ImagesAccessible = addSat(m.ImagesAccessible, o.ImagesAccessible)
+}
+
+// sub returns m − o.
+func (m Metrics) sub(o Metrics) Metrics {
+	return Metrics{
+		SystemsFound:       m.SystemsFound - o.SystemsFound,
+		SystemsAccessible:  m.SystemsAccessible - o.SystemsAccessible,
+		Studies:            m.Studies - o.Studies,
+		Images:             m.Images - o.Images,
+		StudiesImageAccess: m.StudiesImageAccess - o.StudiesImageAccess,
+		ImagesAccessible:   m.ImagesAccessible - o.ImagesAccessible,
+	}
+}
+
+// addSat adds two non-negative counts, saturating: a server's claims cannot wrap a total.
+func addSat(a, b int64) int64 {
+	if b > 0 && a > math.MaxInt64-b {
+		return math.MaxInt64
+	}
+	return a + b
+}
+
+// host is what one address showed across its ports in one scan.
+type host struct {
+	ip       netip.Addr
+	open     bool         // a port accepted the TCP connection
+	level    probe.Level  // the highest level of its ports not flagged as honeypots
+	rep      probe.Result // that port (highest level, then studies, then images)
+	hasRep   bool
+	tls      bool // a DICOM port spoke TLS
+	honeypot bool // a port was flagged as a honeypot (and left out)
+}
+
+func (h *host) add(r probe.Result) {
+	if r.Status == probe.StatusOpen {
+		h.open = true
+	}
+	if r.DICOM != nil && r.DICOM.Honeypot {
+		h.honeypot = true
+		return
+	}
+	l := r.Level()
+	if r.DICOM != nil && r.DICOM.TLS && l >= probe.LevelProtected {
+		h.tls = true
+	}
+	if !h.hasRep || better(&r, &h.rep) {
+		h.rep, h.hasRep, h.level = r, true, l
+	}
+}
+
+func better(a, b *probe.Result) bool {
+	if c := cmp.Compare(a.Level(), b.Level()); c != 0 {
+		return c > 0
+	}
+	ea, eb := a.Exposure, b.Exposure
+	if ea == nil || eb == nil {
+		return eb == nil && ea != nil
+	}
+	if ea.Studies != eb.Studies {
+		return ea.Studies > eb.Studies
+	}
+	return ea.Instances > eb.Instances
+}
+
+func (h *host) found() bool      { return h.level >= probe.LevelProtected }
+func (h *host) accessible() bool { return h.level >= probe.LevelQuery && h.rep.Exposure != nil }
+
+func (h *host) imageAccess() bool {
+	return h.accessible() && (h.level >= probe.LevelRetrieve || h.rep.Exposure.Retrieve >= probe.RetrieveAccepted)
+}
+
+func (h *host) metrics() Metrics {
+	var m Metrics
+	if !h.found() {
+		return m
+	}
+	m.SystemsFound = 1
+	if !h.accessible() {
+		return m
+	}
+	e := h.rep.Exposure
+	m.SystemsAccessible, m.Studies, m.Images = 1, e.Studies, e.Instances
+	if h.imageAccess() {
+		m.StudiesImageAccess, m.ImagesAccessible = e.Studies, e.Instances
+	}
+	return m
+}
+
+// errStop ends a store's Results early when an iterator's consumer stops.
+var errStop = errors.New("report: stopped")
+
+// hosts streams a scan's hosts: the store returns results ordered by address, so the ports of
+// one host are consecutive and only the current host is held.
+func hosts(ctx context.Context, st store.Store, scanID string) iter.Seq2[*host, error] {
+	return func(yield func(*host, error) bool) {
+		var cur *host
+		stopped := false
+		err := st.Results(ctx, scanID, func(r probe.Result) error {
+			if cur != nil && r.IP != cur.ip {
+				if !yield(cur, nil) {
+					stopped = true
+					return errStop
+				}
+				cur = nil
+			}
+			if cur == nil {
+				cur = &host{ip: r.IP}
+			}
+			cur.add(r)
+			return nil
+		})
+		switch {
+		case stopped:
+		case err != nil:
+			yield(nil, err)
+		case cur != nil:
+			yield(cur, nil)
+		}
+	}
+}
+
+// place is where a host is and which network announces it.
+type place struct {
+	loc    geo.Location
+	hasLoc bool
+	asn    geo.ASN
+	hasASN bool
+}
+
+func locate(ip netip.Addr, g *geo.DB, a *geo.ASNDB) place {
+	var p place
+	if g != nil {
+		p.loc, p.hasLoc = g.Lookup(ip)
+	}
+	if a != nil {
+		p.asn, p.hasASN = a.Lookup(ip)
+	}
+	return p
+}
+
+// Unknown is the key of the group of hosts a database does not place.
+const Unknown = "??"
+
+// groupKey returns the row a host at p belongs to under g.
+func groupKey(g Grouping, p place) Row {
+	switch g {
+	case GroupCountry:
+		if !p.hasLoc {
+			return Row{Key: Unknown, Name: "unknown"}
+		}
+		return Row{Key: p.loc.Country, Name: cmp.Or(p.loc.CountryName, p.loc.Country)}
+	case GroupRegion:
+		if !p.hasLoc {
+			return Row{Key: Unknown, Name: "unknown"}
+		}
+		if p.loc.Region == "" {
+			return Row{Key: p.loc.Country + "/" + Unknown, Name: "unknown", Country: p.loc.Country}
+		}
+		return Row{Key: p.loc.Country + "/" + p.loc.Region, Name: p.loc.Region, Country: p.loc.Country}
+	case GroupASN:
+		if !p.hasASN {
+			return Row{Key: Unknown, Name: "unknown"}
+		}
+		return Row{Key: "AS" + strconv.FormatUint(uint64(p.asn.Number), 10), Name: cmp.Or(p.asn.Org, "unknown")}
+	}
+	return Row{Key: Unknown, Name: "unknown"}
+}
+
+// aggregate is one scan folded into totals, group rows and mixes: memory in the number of
+// groups and (capped) distinct products and AE titles, never in the number of hosts.
+type aggregate struct {
+	total     Metrics
+	tables    map[Grouping]map[string]*Row
+	hosts     int64
+	levels    [probe.LevelRetrieve + 1]int64
+	aeChecks  [probe.AECheckCalling + 1]int64
+	calledAEs counter
+	products  counter
+	tls       Share
+	caveats   Caveats
+}
+
+func newAggregate(groups []Grouping) *aggregate {
+	a := &aggregate{tables: map[Grouping]map[string]*Row{}}
+	for _, g := range groups {
+		a.tables[g] = map[string]*Row{}
+	}
+	return a
+}
+
+func (a *aggregate) add(h *host, p place) {
+	a.hosts++
+	if h.honeypot {
+		a.caveats.Honeypots++
+	}
+	if h.open && h.level >= probe.LevelNotDICOM && int(h.level) < len(a.levels) {
+		a.levels[h.level]++
+	}
+	if !h.found() {
+		return
+	}
+	m := h.metrics()
+	a.total.add(m)
+	for g, rows := range a.tables {
+		k := groupKey(g, p)
+		r := rows[k.Key]
+		if r == nil {
+			r = &k
+			rows[k.Key] = r
+		}
+		r.Metrics.add(m)
+	}
+	d := h.rep.DICOM
+	if d != nil {
+		if int(d.AECheck) < len(a.aeChecks) {
+			a.aeChecks[d.AECheck]++
+		}
+		if d.Association == probe.AssociationAccepted && d.CalledAE != "" {
+			a.calledAEs.add(d.CalledAE)
+		}
+		a.products.add(cmp.Or(d.Product, unidentified) + "\x00" + d.ImplementationVersion)
+	}
+	a.tls.Systems++
+	if h.tls {
+		a.tls.TLS++
+	}
+	if h.accessible() {
+		e := h.rep.Exposure
+		if !e.StudiesExact {
+			a.caveats.StudiesLowerBound++
+		}
+		switch e.InstancesSource {
+		case probe.InstancesSourceEstimate:
+			a.caveats.ImagesEstimated++
+		case probe.InstancesSourceNone:
+			a.caveats.ImagesUnknown++
+		}
+	}
+}
+
+const unidentified = "unidentified"
+
+// maxKeys caps the distinct names a counter keeps (server-chosen strings); later ones count as
+// "(other)".
+const maxKeys = 10000
+
+// counter counts systems per name with bounded memory.
+type counter struct {
+	m     map[string]int64
+	other int64
+}
+
+func (c *counter) add(k string) {
+	if c.m == nil {
+		c.m = map[string]int64{}
+	}
+	if _, ok := c.m[k]; ok || len(c.m) < maxKeys {
+		c.m[k]++
+		return
+	}
+	c.other++
+}
+
+// Other is the name of the row that sums what a list leaves out.
+const Other = "(other)"
+
+// top returns the n largest counts, largest first (ties by name), and the rest summed as Other.
+func (c *counter) top(n int) []Count {
+	out := make([]Count, 0, len(c.m))
+	for k, v := range c.m {
+		out = append(out, Count{Name: k, Systems: v})
+	}
+	slices.SortFunc(out, func(a, b Count) int {
+		return cmp.Or(cmp.Compare(b.Systems, a.Systems), cmp.Compare(a.Name, b.Name))
+	})
+	rest := c.other
+	if len(out) > n {
+		for _, x := range out[n:] {
+			rest += x.Systems
+		}
+		out = out[:n]
+	}
+	if rest > 0 {
+		out = append(out, Count{Name: Other, Systems: rest})
+	}
+	return out
+}

@@ -1,0 +1,407 @@
+package report
+
+import (
+	"bufio"
+	"encoding/csv"
+	"encoding/json"
+	"fmt"
+	"io"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Format is a report's output format.
+type Format uint8
+
+const (
+	FormatMarkdown Format = iota // GitHub-flavoured Markdown tables
+	FormatHTML                   // one self-contained page
+	FormatCSV                    // the group tables, one row per group
+	FormatJSON                   // the Report, indented
+)
+
+func (f Format) String() string {
+	switch f {
+	case FormatMarkdown:
+		return "md"
+	case FormatHTML:
+		return "html"
+	case FormatCSV:
+		return "csv"
+	case FormatJSON:
+		return "json"
+	}
+	return fmt.Sprintf("Format(%d)", uint8(f))
+}
+
+// ParseFormat parses html, md (or markdown), csv and json.
+func ParseFormat(s string) (Format, error) {
+	switch strings.ToLower(s) {
+	case "html", "htm":
+		return FormatHTML, nil
+	case "md", "markdown":
+		return FormatMarkdown, nil
+	case "csv":
+		return FormatCSV, nil
+	case "json":
+		return FormatJSON, nil
+	}
+	return 0, fmt.Errorf("report: format %q is not html, md, csv or json", s)
+}
+
+// FormatOf returns the format a file name's extension names (report.html: FormatHTML).
+func FormatOf(path string) (Format, bool) {
+	ext := strings.TrimPrefix(filepath.Ext(path), ".")
+	if ext == "" {
+		return 0, false
+	}
+	f, err := ParseFormat(ext)
+	return f, err == nil
+}
+
+// Write renders the report in format f.
+func (r *Report) Write(w io.Writer, f Format) error {
+	switch f {
+	case FormatMarkdown:
+		return r.WriteMarkdown(w)
+	case FormatHTML:
+		return r.WriteHTML(w)
+	case FormatCSV:
+		return r.WriteCSV(w)
+	case FormatJSON:
+		return r.WriteJSON(w)
+	}
+	return fmt.Errorf("report: unknown format %d", f)
+}
+
+// WriteJSON writes the report as indented JSON; <, > and & in strings are \u-escaped.
+func (r *Report) WriteJSON(w io.Writer) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	enc.SetEscapeHTML(true)
+	return enc.Encode(r)
+}
+
+// csvHeader is the CSV format's first line.
+var csvHeader = []string{
+	"group", "key", "name", "country",
+	"systems_found", "systems_accessible", "studies", "images", "studies_with_image_access", "images_accessible",
+	"change_systems_found", "change_systems_accessible", "change_studies", "change_images", "change_studies_with_image_access", "change_images_accessible",
+	"trend",
+}
+
+// WriteCSV writes the total and every group table, one row per group (RFC 4180). Change
+// columns are empty without a compared scan. Text cells that a spreadsheet would take for a
+// formula are prefixed with an apostrophe.
+func (r *Report) WriteCSV(w io.Writer) error {
+	cw := csv.NewWriter(w)
+	if err := cw.Write(csvHeader); err != nil {
+		return err
+	}
+	rec := func(group string, row Row) []string {
+		out := []string{group, csvText(row.Key), csvText(row.Name), csvText(row.Country)}
+		out = append(out, metricCells(row.Metrics)...)
+		if row.Change != nil {
+			out = append(out, metricCells(*row.Change)...)
+		} else {
+			out = append(out, "", "", "", "", "", "")
+		}
+		return append(out, row.Trend.String())
+	}
+	if err := cw.Write(rec("total", r.Total)); err != nil {
+		return err
+	}
+	for _, t := range r.Tables {
+		for _, row := range t.Rows {
+			if err := cw.Write(rec(t.Group.String(), row)); err != nil {
+				return err
+			}
+		}
+	}
+	cw.Flush()
+	return cw.Error()
+}
+
+func metricCells(m Metrics) []string {
+	return []string{
+		strconv.FormatInt(m.SystemsFound, 10), strconv.FormatInt(m.SystemsAccessible, 10),
+		strconv.FormatInt(m.Studies, 10), strconv.FormatInt(m.Images, 10),
+		strconv.FormatInt(m.StudiesImageAccess, 10), strconv.FormatInt(m.ImagesAccessible, 10),
+	}
+}
+
+// csvText defuses spreadsheet formulas (OWASP "CSV injection").
+func csvText(s string) string {
+	if s != "" && strings.ContainsRune("=+-@\t\r", rune(s[0])) {
+		return "'" + s
+	}
+	return s
+}
+
+// mdEscape makes s literal text inside a Markdown line that does not start with it (a table
+// cell, a list item's text): HTML is entity-escaped and the inline punctuation of CommonMark
+// and GitHub (emphasis, code, links, cells, strike-through, math) backslash-escaped, so no
+// server string can open a tag, a link or a new cell.
+func mdEscape(s string) string {
+	var b strings.Builder
+	for _, c := range s {
+		switch c {
+		case '&':
+			b.WriteString("&amp;")
+		case '<':
+			b.WriteString("&lt;")
+		case '>':
+			b.WriteString("&gt;")
+		case '"':
+			b.WriteString("&quot;")
+		case '\\', '`', '*', '_', '[', ']', '|', '~', '$':
+			b.WriteByte('\\')
+			b.WriteRune(c)
+		case '\n', '\r', '\t':
+			b.WriteByte(' ')
+		default:
+			b.WriteRune(c)
+		}
+	}
+	return b.String()
+}
+
+// num formats a count with thousands separators: 69789685 → "69,789,685".
+func num(n int64) string {
+	s := strconv.FormatInt(n, 10)
+	neg := strings.HasPrefix(s, "-")
+	if neg {
+		s = s[1:]
+	}
+	var b strings.Builder
+	if neg {
+		b.WriteByte('-')
+	}
+	for i, c := range s {
+		if i > 0 && (len(s)-i)%3 == 0 {
+			b.WriteByte(',')
+		}
+		b.WriteRune(c)
+	}
+	return b.String()
+}
+
+// delta formats a change with its sign: "+1,204", "-3", "0".
+func delta(n int64) string {
+	if n > 0 {
+		return "+" + num(n)
+	}
+	return num(n)
+}
+
+func percent(part, whole int64) string {
+	if whole == 0 {
+		return "0 %"
+	}
+	return strconv.FormatFloat(float64(part)*100/float64(whole), 'f', 1, 64) + " %"
+}
+
+func when(t time.Time) string {
+	if t.IsZero() {
+		return "never"
+	}
+	return t.UTC().Format("2006-01-02 15:04 UTC")
+}
+
+// finished says when a scan finished, or that it has not.
+func finished(t time.Time) string {
+	if t.IsZero() {
+		return "not finished"
+	}
+	return "finished " + when(t)
+}
+
+// groupTitle and the column names are shared by the Markdown and HTML forms.
+func groupTitle(g Grouping) string {
+	switch g {
+	case GroupCountry:
+		return "By country"
+	case GroupRegion:
+		return "By region (state)"
+	case GroupASN:
+		return "By autonomous system"
+	}
+	return g.String()
+}
+
+func groupColumns(g Grouping) (key, name string) {
+	switch g {
+	case GroupCountry:
+		return "code", "country"
+	case GroupRegion:
+		return "country", "region"
+	case GroupASN:
+		return "AS", "organization"
+	}
+	return "key", "name"
+}
+
+// keyCell is what the first column of a group row shows: the code, or for a region its country.
+func keyCell(g Grouping, row Row) string {
+	if g == GroupRegion {
+		if row.Country != "" {
+			return row.Country
+		}
+		return Unknown
+	}
+	return row.Key
+}
+
+var metricNames = []string{"systems found", "systems accessible", "studies", "images", "studies with image access", "images accessible"}
+
+func metricValues(m Metrics) []int64 {
+	return []int64{m.SystemsFound, m.SystemsAccessible, m.Studies, m.Images, m.StudiesImageAccess, m.ImagesAccessible}
+}
+
+func scanLine(s ScanInfo) string {
+	name := ""
+	if s.Name != "" {
+		name = " “" + mdEscape(s.Name) + "”"
+	}
+	return fmt.Sprintf("%s%s, started %s, %s; %s targets, %s addresses probed",
+		mdEscape(s.ID), name, when(s.Started), finished(s.Finished), num(int64(min(s.Targets, 1<<62))), num(s.Hosts))
+}
+
+// WriteMarkdown writes the report as Markdown.
+func (r *Report) WriteMarkdown(w io.Writer) error {
+	bw := bufio.NewWriter(w)
+	p := func(format string, args ...any) { fmt.Fprintf(bw, format, args...) }
+	row := func(cells ...string) { p("| %s |\n", strings.Join(cells, " | ")) }
+	rule := func(left int, right int) {
+		cells := make([]string, 0, left+right)
+		for range left {
+			cells = append(cells, "---")
+		}
+		for range right {
+			cells = append(cells, "---:")
+		}
+		row(cells...)
+	}
+
+	p("# pacswatch report\n\n")
+	p("- Scan: %s.\n", scanLine(r.Scan))
+	if r.Compare != nil {
+		p("- Compared with: %s.\n", scanLine(*r.Compare))
+	} else {
+		p("- Compared with: no earlier scan.\n")
+	}
+	if r.Geo != "" {
+		p("- Locations: %s.\n", mdEscape(r.Geo))
+	}
+	if r.ASN != "" {
+		p("- Networks: %s.\n", mdEscape(r.ASN))
+	}
+
+	p("\n## Summary\n\n")
+	row(append([]string{""}, metricNames...)...)
+	rule(1, len(metricNames))
+	cells := []string{"all systems"}
+	for _, v := range metricValues(r.Total.Metrics) {
+		cells = append(cells, num(v))
+	}
+	row(cells...)
+	if r.Total.Change != nil {
+		cells = []string{"change since " + mdEscape(r.Compare.ID)}
+		for _, v := range metricValues(*r.Total.Change) {
+			cells = append(cells, delta(v))
+		}
+		row(cells...)
+		p("\nTrend: **%s**. %s\n", r.Total.Trend, r.Rule)
+	}
+
+	for _, t := range r.Tables {
+		key, name := groupColumns(t.Group)
+		p("\n## %s\n\n", groupTitle(t.Group))
+		head := append([]string{key, name}, metricNames...)
+		if r.Compare != nil {
+			head = append(head, "Δ systems accessible", "Δ studies", "Δ images", "trend")
+		}
+		row(head...)
+		rule(2, len(head)-2)
+		for _, g := range t.Rows {
+			cells := []string{mdEscape(keyCell(t.Group, g)), mdEscape(g.Name)}
+			for _, v := range metricValues(g.Metrics) {
+				cells = append(cells, num(v))
+			}
+			if g.Change != nil {
+				cells = append(cells, delta(g.Change.SystemsAccessible), delta(g.Change.Studies), delta(g.Change.Images), g.Trend.String())
+			}
+			row(cells...)
+		}
+		if len(t.Rows) == 0 {
+			p("\nNo system found.\n")
+		}
+	}
+
+	p("\n## Exposure levels\n\nHosts with an open port, by the highest level of their ports.\n\n")
+	row("level", "hosts")
+	rule(1, 1)
+	for _, c := range r.Levels {
+		row(c.Name, num(c.Systems))
+	}
+	p("\n## AE title checks\n\nSystems found, by the AE title check they enforce.\n\n")
+	row("check", "systems")
+	rule(1, 1)
+	for _, c := range r.AEChecks {
+		row(c.Name, num(c.Systems))
+	}
+	p("\n## Called AE titles that opened an association\n\n")
+	if len(r.CalledAEs) == 0 {
+		p("None.\n")
+	} else {
+		row("called AE title", "systems")
+		rule(1, 1)
+		for _, c := range r.CalledAEs {
+			row(mdEscape(c.Name), num(c.Systems))
+		}
+	}
+	p("\n## Products and versions\n\nSystems found, by product and implementation version name.\n\n")
+	if len(r.Products) == 0 {
+		p("None.\n")
+	} else {
+		row("product", "version", "systems")
+		rule(2, 1)
+		for _, c := range r.Products {
+			row(mdEscape(c.Product), mdEscape(c.Version), num(c.Systems))
+		}
+	}
+	p("\n## TLS\n\n%s of %s systems found (%s) offered DICOM TLS.\n", num(r.TLS.TLS), num(r.TLS.Systems), percent(r.TLS.TLS, r.TLS.Systems))
+
+	p("\n## Trend over every scan\n\n")
+	row(append([]string{"scan", "started"}, metricNames...)...)
+	rule(2, len(metricNames))
+	for _, pt := range r.Trend {
+		cells := []string{mdEscape(pt.Scan), when(pt.Started)}
+		for _, v := range metricValues(pt.Metrics) {
+			cells = append(cells, num(v))
+		}
+		row(cells...)
+	}
+
+	p("\n## Caveats\n\n")
+	for _, c := range caveatLines(r.Caveats) {
+		p("- %s\n", c)
+	}
+	p("\n## Definitions\n\n")
+	for _, d := range r.Definitions {
+		p("- **%s**: %s.\n", d.Term, d.Meaning)
+	}
+	p("- **trend**: %s\n", r.Rule)
+	return bw.Flush()
+}
+
+func caveatLines(c Caveats) []string {
+	return []string{
+		"Accessible systems whose study count is a lower bound (the server capped its answers): " + num(c.StudiesLowerBound) + ".",
+		"Accessible systems whose image count is estimated from a sample: " + num(c.ImagesEstimated) + ".",
+		"Accessible systems whose images could not be counted (counted as 0): " + num(c.ImagesUnknown) + ".",
+		"Hosts flagged as honeypots, left out of every figure: " + num(c.Honeypots) + ".",
+	}
+}

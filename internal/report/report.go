@@ -1,0 +1,435 @@
+// Package report turns the scans of a store into the tables of the 2019 reports on unprotected
+// PACS (systems found and accessible, studies and images, with image access), per country,
+// region and autonomous system, with the change against an earlier scan, a trend class, the
+// mix of exposure levels, AE-title checks, products and TLS, and a trend over every scan.
+// See SPEC.md "report" and "diff".
+//
+// A report is computed by streaming each scan's results (store.Store.Results, ordered by
+// address): memory grows with the number of groups, not of hosts. It is rendered as one
+// self-contained HTML file (html/template; inline SVG charts and world map; no script and no
+// network fetch), Markdown, CSV or JSON. Every string that came from a server or a database is
+// escaped for its format.
+//
+// Levels, retrieval and AE checks are those of probe.Result, which follow PS3.8 §7.1 (the
+// association), PS3.7 §9.1 (C-FIND, C-GET, C-MOVE) and PS3.15 Annex B (TLS).
+package report
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/pacswatch/pacswatch/internal/geo"
+	"github.com/pacswatch/pacswatch/internal/probe"
+	"github.com/pacswatch/pacswatch/internal/store"
+)
+
+// ErrNoScans is returned for a store that holds no scan.
+var ErrNoScans = errors.New("report: the store has no scans")
+
+// Grouping is what a table's rows are.
+type Grouping uint8
+
+const (
+	GroupCountry Grouping = iota + 1 // ISO 3166-1 country, from a location database
+	GroupRegion                      // first-level subdivision (state), from a city database
+	GroupASN                         // autonomous system, from an ASN database
+)
+
+func (g Grouping) String() string {
+	switch g {
+	case GroupCountry:
+		return "country"
+	case GroupRegion:
+		return "region"
+	case GroupASN:
+		return "asn"
+	}
+	return fmt.Sprintf("Grouping(%d)", uint8(g))
+}
+
+// MarshalText implements encoding.TextMarshaler.
+func (g Grouping) MarshalText() ([]byte, error) { return []byte(g.String()), nil }
+
+// UnmarshalText implements encoding.TextUnmarshaler.
+func (g *Grouping) UnmarshalText(b []byte) error {
+	v, err := ParseGrouping(string(b))
+	if err == nil {
+		*g = v
+	}
+	return err
+}
+
+// ParseGrouping parses "country", "region" (or "state") and "asn".
+func ParseGrouping(s string) (Grouping, error) {
+	switch strings.ToLower(strings.TrimSpace(s)) {
+	case "country":
+		return GroupCountry, nil
+	case "region", "state":
+		return GroupRegion, nil
+	case "asn", "as":
+		return GroupASN, nil
+	}
+	return 0, fmt.Errorf("report: grouping %q is not country, region or asn", s)
+}
+
+// NoCompare as Options.Compare turns the comparison off.
+const NoCompare = "none"
+
+// Options choose what a report covers.
+type Options struct {
+	Scan    string // scan ID; "" means the latest scan
+	Compare string // scan ID to compare with; "" means the scan before Scan; NoCompare for none
+
+	Geo *geo.DB    // places hosts in countries and regions; nil: no such tables
+	ASN *geo.ASNDB // places hosts in autonomous systems; nil: no ASN table
+
+	// Groups are the tables to make, in order. Nil means every grouping the databases allow:
+	// country and region (city databases only) with Geo, asn with ASN.
+	Groups []Grouping
+
+	Thresholds Thresholds // the trend rule; zero means the defaults
+}
+
+// Report is a scan's figures. Its JSON form is the json format's output.
+type Report struct {
+	Scan    ScanInfo  `json:"scan"`
+	Compare *ScanInfo `json:"compare,omitempty"`
+	Geo     string    `json:"geo_database,omitempty"` // the location database, e.g. "GeoLite2-City built 2026-01-01"
+	ASN     string    `json:"asn_database,omitempty"`
+
+	Definitions []Definition `json:"definitions"`
+	Thresholds  Thresholds   `json:"thresholds"`
+	Rule        string       `json:"trend_rule"`
+
+	Total  Row     `json:"total"`
+	Tables []Table `json:"tables"`
+
+	Levels    []Count   `json:"exposure_levels"`  // hosts with an open port, by their highest level
+	AEChecks  []Count   `json:"ae_checks"`        // systems found, by AE title check
+	CalledAEs []Count   `json:"called_ae_titles"` // systems that accepted an association, by the called AE title that worked
+	Products  []Product `json:"products"`         // systems found, by product and implementation version
+	TLS       Share     `json:"tls"`
+	Caveats   Caveats   `json:"caveats"`
+
+	Trend []Point `json:"trend"` // every scan of the store, oldest first
+}
+
+// ScanInfo describes a scan.
+type ScanInfo struct {
+	ID       string    `json:"id"`
+	Name     string    `json:"name,omitempty"`
+	Started  time.Time `json:"started"`
+	Finished time.Time `json:"finished,omitzero"` // zero while unfinished
+	Targets  uint64    `json:"targets"`           // host:port pairs in the scan
+	Hosts    int64     `json:"hosts"`             // addresses with a stored result
+}
+
+// Definition is a term of the report and what it counts.
+type Definition struct {
+	Term    string `json:"term"`
+	Meaning string `json:"meaning"`
+}
+
+// Row is one group's figures.
+type Row struct {
+	Key     string `json:"key"`               // "IN", "IN/Maharashtra", "AS9829", Unknown
+	Name    string `json:"name"`              // "India", "Maharashtra", the AS organization
+	Country string `json:"country,omitempty"` // region rows: the region's country code
+	Metrics
+	Previous *Metrics `json:"previous,omitempty"` // in the compared scan
+	Change   *Metrics `json:"change,omitempty"`   // Metrics − Previous
+	Trend    Trend    `json:"trend,omitempty"`
+}
+
+// Table is the rows of one grouping, most accessible studies first.
+type Table struct {
+	Group Grouping `json:"group"`
+	Rows  []Row    `json:"rows"`
+}
+
+// Count is a number of systems with a name.
+type Count struct {
+	Name    string `json:"name"`
+	Systems int64  `json:"systems"`
+}
+
+// Product is a number of systems running one product version.
+type Product struct {
+	Product string `json:"product"` // as identified by the probe, or "unidentified"
+	Version string `json:"version"` // the implementation version name it sent (PS3.7 Annex D.3.3.2)
+	Systems int64  `json:"systems"`
+}
+
+// Share is how many systems found offered DICOM TLS.
+type Share struct {
+	Systems int64 `json:"systems"`
+	TLS     int64 `json:"tls"`
+}
+
+// Caveats count the systems whose figures are not exact.
+type Caveats struct {
+	StudiesLowerBound int64 `json:"studies_lower_bound"` // accessible systems whose study count is a lower bound (result cap)
+	ImagesEstimated   int64 `json:"images_estimated"`    // accessible systems whose image count is extrapolated
+	ImagesUnknown     int64 `json:"images_unknown"`      // accessible systems whose images could not be counted (counted as 0)
+	Honeypots         int64 `json:"honeypots"`           // hosts with a port flagged as a honeypot, left out of every figure
+}
+
+// Point is one scan's totals, for the trend over every scan.
+type Point struct {
+	Scan    string    `json:"scan"`
+	Name    string    `json:"name,omitempty"`
+	Started time.Time `json:"started"`
+	Metrics
+}
+
+// maxListed is how many products and AE titles a report lists before "(other)".
+const maxListed = 20
+
+// Definitions are the report's terms, printed in every format.
+func Definitions() []Definition {
+	return []Definition{
+		{"system", "an IP address; its DICOM ports count once, with the figures of its most exposed port (highest level, then most studies), since the ports of one address usually serve one archive"},
+		{"systems found", "systems with a DICOM service: an association answered at all (accepted, rejected, or aborted by the server); exposure level protected or above"},
+		{"systems accessible", "systems at exposure level query or above: a C-FIND answered with studies"},
+		{"studies, images", "studies and images (instances) counted on accessible systems"},
+		{"studies with image access, images accessible", "studies and images on accessible systems whose C-GET or C-MOVE was accepted (or proven with --verify-retrieve)"},
+		{"group", "from the location or ASN database given; hosts it does not place are in the group " + Unknown},
+	}
+}
+
+// Build computes the report of a scan, streaming its results and those of the compared scan
+// and, for the trend, of every scan in the store.
+func Build(ctx context.Context, st store.Store, opt Options) (*Report, error) {
+	th := opt.Thresholds
+	if th == (Thresholds{}) {
+		th = Thresholds{GoodDrop: DefaultGoodDrop, UglyRise: DefaultUglyRise}
+	}
+	if err := th.Validate(); err != nil {
+		return nil, err
+	}
+	groups, err := groupings(opt)
+	if err != nil {
+		return nil, err
+	}
+	scans, err := st.Scans(ctx)
+	if err != nil {
+		return nil, err
+	}
+	cur, prev, err := pick(scans, opt.Scan, opt.Compare)
+	if err != nil {
+		return nil, err
+	}
+
+	r := &Report{Definitions: Definitions(), Thresholds: th, Rule: th.Rule()}
+	if opt.Geo != nil {
+		r.Geo = opt.Geo.Info().String()
+	}
+	if opt.ASN != nil {
+		r.ASN = opt.ASN.Info().String()
+	}
+	// Every scan is read once, for the trend; only the reported and the compared one are kept.
+	var a, old *aggregate
+	for i, sc := range scans {
+		var g []Grouping
+		var gdb *geo.DB
+		var adb *geo.ASNDB
+		if i == cur || i == prev {
+			g, gdb, adb = groups, opt.Geo, opt.ASN
+		}
+		agg, err := fold(ctx, st, sc.ID, g, gdb, adb)
+		if err != nil {
+			return nil, err
+		}
+		switch i {
+		case cur:
+			a = agg
+		case prev:
+			old = agg
+		}
+		r.Trend = append(r.Trend, Point{Scan: cleanText(sc.ID), Name: cleanText(sc.Name), Started: sc.Started, Metrics: agg.total})
+	}
+
+	r.Scan = scanInfo(scans[cur], a)
+	if old != nil {
+		info := scanInfo(scans[prev], old)
+		r.Compare = &info
+	}
+	r.Total = Row{Key: "all", Name: "all systems", Metrics: a.total}
+	if old != nil {
+		compare(&r.Total, old.total, th)
+	}
+	for _, g := range groups {
+		r.Tables = append(r.Tables, table(g, a, old, th))
+	}
+	for l := probe.LevelNotDICOM; l <= probe.LevelRetrieve; l++ {
+		r.Levels = append(r.Levels, Count{Name: l.String(), Systems: a.levels[l]})
+	}
+	for _, c := range []probe.AECheck{probe.AECheckNone, probe.AECheckCalled, probe.AECheckCalling, probe.AECheckUnknown} {
+		r.AEChecks = append(r.AEChecks, Count{Name: c.String(), Systems: a.aeChecks[c]})
+	}
+	r.CalledAEs = a.calledAEs.top(maxListed)
+	for _, c := range a.products.top(maxListed) {
+		p, v, _ := strings.Cut(c.Name, "\x00")
+		r.Products = append(r.Products, Product{Product: p, Version: v, Systems: c.Systems})
+	}
+	r.TLS, r.Caveats = a.tls, a.caveats
+	return r, nil
+}
+
+// groupings checks the asked groupings against the databases, or picks every one they allow.
+func groupings(opt Options) ([]Grouping, error) {
+	if opt.Groups == nil {
+		var gs []Grouping
+		if opt.Geo != nil {
+			gs = append(gs, GroupCountry)
+			if opt.Geo.Info().Kind == geo.KindCity {
+				gs = append(gs, GroupRegion)
+			}
+		}
+		if opt.ASN != nil {
+			gs = append(gs, GroupASN)
+		}
+		return gs, nil
+	}
+	var gs []Grouping
+	for _, g := range opt.Groups {
+		switch {
+		case (g == GroupCountry || g == GroupRegion) && opt.Geo == nil:
+			return nil, fmt.Errorf("report: grouping by %s needs a location database (--geo)", g)
+		case g == GroupRegion && opt.Geo.Info().Kind != geo.KindCity:
+			return nil, fmt.Errorf("report: grouping by region needs a city database, not a %s database", opt.Geo.Info().Kind)
+		case g == GroupASN && opt.ASN == nil:
+			return nil, errors.New("report: grouping by asn needs an ASN database (--asn)")
+		case g < GroupCountry || g > GroupASN:
+			return nil, fmt.Errorf("report: unknown grouping %d", g)
+		}
+		if !slices.Contains(gs, g) {
+			gs = append(gs, g)
+		}
+	}
+	return gs, nil
+}
+
+// pick returns the index of the reported scan and of the compared one (-1 for none).
+func pick(scans []store.Scan, id, compareID string) (cur, prev int, err error) {
+	if len(scans) == 0 {
+		return 0, 0, ErrNoScans
+	}
+	find := func(id string) (int, error) {
+		for i, s := range scans {
+			if s.ID == id {
+				return i, nil
+			}
+		}
+		return 0, fmt.Errorf("report: scan %q: %w", id, store.ErrNotFound)
+	}
+	cur = len(scans) - 1
+	if id != "" {
+		if cur, err = find(id); err != nil {
+			return 0, 0, err
+		}
+	}
+	switch compareID {
+	case NoCompare:
+		prev = -1
+	case "":
+		prev = cur - 1
+	default:
+		if prev, err = find(compareID); err != nil {
+			return 0, 0, err
+		}
+		if prev == cur {
+			return 0, 0, fmt.Errorf("report: scan %q compared with itself", compareID)
+		}
+	}
+	return cur, prev, nil
+}
+
+// fold streams one scan into an aggregate.
+func fold(ctx context.Context, st store.Store, scanID string, groups []Grouping, g *geo.DB, a *geo.ASNDB) (*aggregate, error) {
+	agg := newAggregate(groups)
+	for h, err := range hosts(ctx, st, scanID) {
+		if err != nil {
+			return nil, err
+		}
+		var p place
+		if len(groups) > 0 {
+			p = locate(h.ip, g, a)
+		}
+		agg.add(h, p)
+	}
+	return agg, nil
+}
+
+func scanInfo(s store.Scan, a *aggregate) ScanInfo {
+	return ScanInfo{ID: cleanText(s.ID), Name: cleanText(s.Name), Started: s.Started, Finished: s.Finished, Targets: s.Total, Hosts: a.hosts}
+}
+
+// maxText caps scan IDs and names in a report, in bytes.
+const maxText = 128
+
+// cleanText makes a scan's ID or name (--name, typed by a user) safe in every format: valid
+// UTF-8, no control or format characters, at most maxText bytes.
+func cleanText(s string) string {
+	var b strings.Builder
+	for _, r := range strings.ToValidUTF8(s, "\uFFFD") {
+		if unicode.In(r, unicode.Cc, unicode.Cf, unicode.Zl, unicode.Zp) {
+			if !unicode.IsSpace(r) {
+				continue
+			}
+			r = ' '
+		}
+		if b.Len()+utf8.RuneLen(r) > maxText {
+			break
+		}
+		b.WriteRune(r)
+	}
+	return strings.TrimSpace(b.String())
+}
+
+// compare fills a row's change against old figures and its trend class.
+func compare(r *Row, old Metrics, th Thresholds) {
+	prev := old
+	change := r.Metrics.sub(old)
+	r.Previous, r.Change = &prev, &change
+	r.Trend = Classify(old.Studies, r.Studies, th)
+}
+
+// table makes the rows of grouping g: every group of the scan and, with a compared scan, every
+// group of that one too (a group that emptied shows as zero, and good).
+func table(g Grouping, a, old *aggregate, th Thresholds) Table {
+	t := Table{Group: g}
+	for _, r := range a.tables[g] {
+		row := *r
+		if old != nil {
+			var prev Metrics
+			if o := old.tables[g][r.Key]; o != nil {
+				prev = o.Metrics
+			}
+			compare(&row, prev, th)
+		}
+		t.Rows = append(t.Rows, row)
+	}
+	if old != nil {
+		for k, o := range old.tables[g] {
+			if _, ok := a.tables[g][k]; ok {
+				continue
+			}
+			row := Row{Key: o.Key, Name: o.Name, Country: o.Country}
+			compare(&row, o.Metrics, th)
+			t.Rows = append(t.Rows, row)
+		}
+	}
+	slices.SortFunc(t.Rows, func(x, y Row) int {
+		return cmp.Or(cmp.Compare(y.Studies, x.Studies), cmp.Compare(y.SystemsAccessible, x.SystemsAccessible),
+			cmp.Compare(y.SystemsFound, x.SystemsFound), strings.Compare(x.Key, y.Key))
+	})
+	return t
+}
