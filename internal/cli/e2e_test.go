@@ -239,3 +239,25 @@ func TestOrthancResponsiveWhileGuessed(t *testing.T) {
 		t.Errorf("Orthanc stalled: an echo took %v while pacswatch guessed AE titles", slowest)
 	}
 }
+
+// TestDemo runs `pacswatch demo` as the README's first command does: one command, the report
+// written, exit 0, and the report holds the 2019 shape (Indian states, a trend).
+func TestDemo(t *testing.T) {
+	dir := t.TempDir()
+	_, stderr, code := pacswatchIn(t, dir, "", "demo")
+	if code != 0 {
+		t.Fatalf("demo exited %d: %s", code, stderr)
+	}
+	b, err := os.ReadFile(filepath.Join(dir, "demo-report.html"))
+	if err != nil {
+		t.Fatalf("demo wrote no demo-report.html: %v\n%s", err, stderr)
+	}
+	for _, want := range []string{"Maharashtra", "Karnataka", "Türkiye", "ugly", "good", "<svg"} {
+		if !strings.Contains(string(b), want) {
+			t.Errorf("demo-report.html lacks %q", want)
+		}
+	}
+	if ents, _ := os.ReadDir(dir); len(ents) != 1 {
+		t.Errorf("demo left %d files behind, want only the report", len(ents))
+	}
+}
