@@ -161,4 +161,3 @@ func exchange(t *testing.T, port int, called string, then [][]byte) [][]byte {
 	}
 	return out
 }
-
