@@ -23,12 +23,11 @@ package geo
 import (
 	"errors"
 	"fmt"
+	"github.com/pacswatch/pacswatch/internal/textsafe"
 	"net/netip"
 	"os"
 	"strings"
 	"time"
-	"unicode"
-	"unicode/utf8"
 
 	"github.com/oschwald/maxminddb-golang/v2"
 )
@@ -412,21 +411,5 @@ func countryCode(c string) string {
 	return c
 }
 
-// clean returns s as valid UTF-8 without control or format characters, trimmed, and cut to
-// MaxName bytes on a rune boundary.
-func clean(s string) string {
-	var b strings.Builder
-	for _, r := range strings.ToValidUTF8(s, "\uFFFD") {
-		if unicode.In(r, unicode.Cc, unicode.Cf, unicode.Zl, unicode.Zp) {
-			if !unicode.IsSpace(r) {
-				continue
-			}
-			r = ' '
-		}
-		if b.Len()+utf8.RuneLen(r) > MaxName {
-			break
-		}
-		b.WriteRune(r)
-	}
-	return strings.TrimSpace(b.String())
-}
+// clean makes a name from a database safe to show: see textsafe.Clean.
+func clean(s string) string { return textsafe.Clean(s, MaxName) }

@@ -12,13 +12,12 @@ package probe
 import (
 	"cmp"
 	"fmt"
+	"github.com/pacswatch/pacswatch/internal/textsafe"
 	"math"
 	"net/netip"
 	"slices"
 	"strings"
 	"time"
-	"unicode"
-	"unicode/utf8"
 )
 
 // Caps applied by Result.Sanitize, in bytes of UTF-8.
@@ -137,24 +136,24 @@ func (r *Result) Level() Level {
 // them with sanitized copies, so sanitizing a shallow copy of a Result
 // leaves the original untouched. It is idempotent.
 func (r *Result) Sanitize() {
-	r.Error = clean(r.Error, MaxError)
+	r.Error = textsafe.Clean(r.Error, MaxError)
 	if r.DICOM != nil {
 		d := *r.DICOM
 		if d.Reject != nil {
 			rj := *d.Reject
-			rj.Meaning = clean(rj.Meaning, MaxError)
+			rj.Meaning = textsafe.Clean(rj.Meaning, MaxError)
 			d.Reject = &rj
 		}
-		d.CalledAE = clean(d.CalledAE, MaxAETitle)
-		d.CallingAE = clean(d.CallingAE, MaxAETitle)
-		d.ImplementationClassUID = clean(d.ImplementationClassUID, MaxUID)
-		d.ImplementationVersion = clean(d.ImplementationVersion, MaxVersion)
-		d.Product = clean(d.Product, MaxProduct)
+		d.CalledAE = textsafe.Clean(d.CalledAE, MaxAETitle)
+		d.CallingAE = textsafe.Clean(d.CallingAE, MaxAETitle)
+		d.ImplementationClassUID = textsafe.Clean(d.ImplementationClassUID, MaxUID)
+		d.ImplementationVersion = textsafe.Clean(d.ImplementationVersion, MaxVersion)
+		d.Product = textsafe.Clean(d.Product, MaxProduct)
 		if d.TLSCert != nil {
 			c := *d.TLSCert
-			c.Subject = clean(c.Subject, MaxError)
-			c.Issuer = clean(c.Issuer, MaxError)
-			c.Version = clean(c.Version, MaxVersion)
+			c.Subject = textsafe.Clean(c.Subject, MaxError)
+			c.Issuer = textsafe.Clean(c.Issuer, MaxError)
+			c.Version = textsafe.Clean(c.Version, MaxVersion)
 			d.TLSCert = &c
 		}
 		r.DICOM = &d
@@ -169,9 +168,9 @@ func (r *Result) Sanitize() {
 	if r.Web != nil {
 		ws := make([]Web, len(r.Web))
 		for i, w := range r.Web {
-			w.URL = clean(w.URL, MaxURL)
-			w.Product = clean(w.Product, MaxProduct)
-			w.Version = clean(w.Version, MaxVersion)
+			w.URL = textsafe.Clean(w.URL, MaxURL)
+			w.Product = textsafe.Clean(w.Product, MaxProduct)
+			w.Version = textsafe.Clean(w.Version, MaxVersion)
 			w.Studies = max(w.Studies, 0)
 			w.Instances = max(w.Instances, 0)
 			ws[i] = w
@@ -192,7 +191,7 @@ func cleanModalities(m map[string]int64) map[string]int64 {
 		if n <= 0 {
 			continue
 		}
-		k = clean(k, MaxModality)
+		k = textsafe.Clean(k, MaxModality)
 		out[k] = addSat(out[k], n)
 	}
 	if len(out) <= MaxModalities {
@@ -220,48 +219,6 @@ func addSat(a, b int64) int64 {
 		return math.MaxInt64
 	}
 	return a + b
-}
-
-// clean returns s as valid UTF-8 without control (Cc), format (Cf) or
-// line/paragraph separator characters (those that are white space become
-// spaces), trimmed of surrounding white space and cut to at most n bytes on
-// a rune boundary.
-func clean(s string, n int) string {
-	if isClean(s, n) {
-		return s
-	}
-	var b strings.Builder
-	b.Grow(min(len(s), n+utf8.UTFMax))
-	for _, r := range strings.ToValidUTF8(s, "\uFFFD") {
-		if unicode.In(r, unicode.Cc, unicode.Cf, unicode.Zl, unicode.Zp) {
-			if !unicode.IsSpace(r) {
-				continue
-			}
-			r = ' ' // tabs, newlines and separators keep words apart
-		}
-		if b.Len() == 0 && unicode.IsSpace(r) {
-			continue
-		}
-		if b.Len()+utf8.RuneLen(r) > n {
-			break
-		}
-		b.WriteRune(r)
-	}
-	return strings.TrimRightFunc(b.String(), unicode.IsSpace)
-}
-
-// isClean reports whether s is printable ASCII without surrounding spaces
-// and at most n bytes long, the common case that needs no copy.
-func isClean(s string, n int) bool {
-	if len(s) > n {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		if s[i] < 0x20 || s[i] > 0x7e {
-			return false
-		}
-	}
-	return s == "" || (s[0] != ' ' && s[len(s)-1] != ' ')
 }
 
 // Status is what happened to the connection to a target.

@@ -19,11 +19,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/pacswatch/pacswatch/internal/textsafe"
 	"slices"
 	"strings"
 	"time"
-	"unicode"
-	"unicode/utf8"
 
 	"github.com/pacswatch/pacswatch/internal/geo"
 	"github.com/pacswatch/pacswatch/internal/probe"
@@ -375,24 +374,8 @@ func scanInfo(s store.Scan, a *aggregate) ScanInfo {
 // maxText caps scan IDs and names in a report, in bytes.
 const maxText = 128
 
-// cleanText makes a scan's ID or name (--name, typed by a user) safe in every format: valid
-// UTF-8, no control or format characters, at most maxText bytes.
-func cleanText(s string) string {
-	var b strings.Builder
-	for _, r := range strings.ToValidUTF8(s, "\uFFFD") {
-		if unicode.In(r, unicode.Cc, unicode.Cf, unicode.Zl, unicode.Zp) {
-			if !unicode.IsSpace(r) {
-				continue
-			}
-			r = ' '
-		}
-		if b.Len()+utf8.RuneLen(r) > maxText {
-			break
-		}
-		b.WriteRune(r)
-	}
-	return strings.TrimSpace(b.String())
-}
+// cleanText makes a scan's ID or name (--name, typed by a user) safe in every format.
+func cleanText(s string) string { return textsafe.Clean(s, maxText) }
 
 // compare fills a row's change against old figures and its trend class.
 func compare(r *Row, old Metrics, th Thresholds) {
