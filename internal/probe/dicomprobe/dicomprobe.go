@@ -189,7 +189,7 @@ func (p *Prober) Probe(ctx context.Context, t targets.Target) probe.Result {
 			}
 		}
 		d.CalledAE = called
-		a, err = p.associate(ctx, conn, called)
+		a, err = p.associate(ctx, trace(conn, log), called)
 		conn = nil // ul owns it now, and closed it on failure
 		log.Debug("associate", "called_ae", called, "tls", useTLS, "error", err)
 		if err != nil && i == 0 && !triedTLS && p.cfg.TLS == TLSAuto && (notDICOM(err) || !isTimeout(err) && !isDICOMAnswer(err)) {

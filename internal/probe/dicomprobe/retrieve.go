@@ -235,6 +235,7 @@ func (p *Prober) reassociate(ctx context.Context, r *probe.Result, proposed []ul
 	}
 	ctx, cancel := context.WithTimeout(ctx, p.cfg.Timeout)
 	defer cancel()
+	conn = trace(conn, p.cfg.Logger.With("target", netip.AddrPortFrom(r.IP, r.Port).String()))
 	return ul.NewClient(ctx, conn, ul.Config{CalledAE: r.DICOM.CalledAE, CallingAE: p.cfg.CallingAE, Contexts: proposed, Roles: roles})
 }
 
