@@ -329,7 +329,8 @@ func runScan(ctx context.Context, e *env, fl *pflag.FlagSet, f *scanFlags, args 
 		return fmt.Errorf("scan %s interrupted after %d of %d targets; continue with: pacswatch scan --resume --db %s", sc.ID, stats.Done, stats.Total, f.db)
 	}
 	if err != nil {
-		return fmt.Errorf("scan %s: %w", sc.ID, err)
+		// A store that filled up or failed keeps every batch committed before: say how to go on.
+		return fmt.Errorf("scan %s: %w; what was stored is kept: once fixed, continue with: pacswatch scan --resume --db %s", sc.ID, err, f.db)
 	}
 	if !f.quiet {
 		fmt.Fprintf(e.stderr, "scan %s: %d targets, %d open, %d DICOM, %d exposed, %d errors\n",

@@ -227,8 +227,9 @@ type engine struct {
 // was already.
 //
 // Run holds at most 2×Concurrency targets between the iterator and the
-// store, whatever the size of the shard, plus the (address, port) of every
-// result the store already holds for the scan, read once at the start.
+// store, whatever the size of the shard; resuming, it also holds the
+// (address, port) of the targets it looks ahead at to find those stored past
+// the checkpoint (see storedAhead), about as many.
 func Run(ctx context.Context, st store.Store, sc store.Scan, it *targets.Iter, p Prober, cfg Config) (Stats, error) {
 	cfg, err := cfg.withDefaults()
 	if err != nil {
@@ -251,19 +252,13 @@ func Run(ctx context.Context, st store.Store, sc store.Scan, it *targets.Iter, p
 		e.lim.SetLimit(rate.Limit(cfg.Rate))
 	}
 
-	// Targets already stored. Only those past the checkpoint are ever looked
-	// up (Seek skips the others): the few results the last run stored out of
-	// order. The store keeps (ip, port), not positions, so the set holds all
-	// of them. A matched entry is deleted.
-	skip := make(map[key]struct{})
-	err = st.Done(ctx, sc.ID, func(ip netip.Addr, port uint16) error {
-		skip[key{ip, port}] = struct{}{}
-		return nil
-	})
+	prefix := seekCount(it, sc.Progress.Done)
+	// Targets past the checkpoint already stored: the few results the last
+	// run stored out of order. A matched entry is deleted.
+	skip, err := storedAhead(ctx, st, sc.ID, it, sc.Progress.Done, prefix, 4*cfg.Concurrency+cfg.BatchSize)
 	if err != nil {
 		return e.snapshot(), fmt.Errorf("read stored results of scan %q: %w", sc.ID, err)
 	}
-	prefix := seekCount(it, sc.Progress.Done)
 	e.stats.done.Store(prefix)
 	e.stats.skipped.Store(prefix)
 	if prefix > 0 || len(skip) > 0 {
@@ -325,6 +320,46 @@ func Run(ctx context.Context, st store.Store, sc store.Scan, it *targets.Iter, p
 		}
 	}
 	return e.snapshot(), nil
+}
+
+// storedAhead returns the targets of it from position p, the checkpoint,
+// that already have a stored result. The store keeps (address, port), not
+// positions, so they are found by looking ahead: every target below p is
+// stored, prefix of them, so the others number stored − prefix, and an
+// earlier run stored them while older targets were in flight: among the next
+// few. The look-ahead starts at window targets and doubles until it holds
+// them all, reading the stored targets once per try, so memory is O(window),
+// not O(targets). It leaves it at p.
+func storedAhead(ctx context.Context, st store.Store, scanID string, it *targets.Iter, p, prefix uint64, window int) (map[key]struct{}, error) {
+	defer it.Seek(p)
+	for ; ; window *= 2 {
+		it.Seek(p)
+		ahead := make(map[key]struct{})
+		end := false
+		for len(ahead) < window && !end {
+			t, _, ok := it.Next()
+			if end = !ok; ok {
+				ahead[key{t.Addr, t.Port}] = struct{}{}
+			}
+		}
+		found := make(map[key]struct{})
+		var stored uint64
+		err := st.Done(ctx, scanID, func(ip netip.Addr, port uint16) error {
+			stored++
+			if _, ok := ahead[key{ip, port}]; ok {
+				found[key{ip, port}] = struct{}{}
+			}
+			return nil
+		})
+		if err != nil {
+			return nil, err
+		}
+		// At the end, the whole rest was looked at: a stored target outside it
+		// (none, unless the target space changed) needs no skipping.
+		if stored <= prefix+uint64(len(found)) || end {
+			return found, nil
+		}
+	}
 }
 
 // seekCount seeks it to position p and returns how many targets of its shard

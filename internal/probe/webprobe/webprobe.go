@@ -131,7 +131,13 @@ func (p *Prober) Probe(ctx context.Context, t targets.Target) (r probe.Result) {
 	r.Status = probe.StatusOpen
 	r.Exposure = &probe.Exposure{Level: probe.LevelNotDICOM}
 	if err != nil {
-		if _, r.Error = probe.Classify(err); r.Error == "error" {
+		switch _, r.Error = probe.Classify(err); {
+		case r.Error != "error":
+		case strings.Contains(err.Error(), "server closed idle connection"):
+			// net/http's unexported errServerClosedIdle: the peer closed a fresh connection
+			// before answering, which Classify calls EOF when the read loses the race.
+			r.Error = "connection closed by peer"
+		default:
 			r.Error = "not http"
 		}
 		return r
@@ -150,6 +156,7 @@ type session struct {
 	client *http.Client
 	scheme string      // "https" or "http", set by start
 	tlsUp  atomic.Bool // a TLS handshake completed
+	dialed atomic.Bool // a TCP connection opened
 	log    *slog.Logger
 }
 
@@ -175,6 +182,7 @@ func (p *Prober) newSession(addr netip.AddrPort, hostname string) *session {
 		if err != nil {
 			return nil, &dialError{err}
 		}
+		s.dialed.Store(true)
 		return c, nil
 	}
 	tlsConfig := &tls.Config{
@@ -229,10 +237,16 @@ func (s *session) close() { s.tr.CloseIdleConnections() }
 func (s *session) start(ctx context.Context) (*response, error) {
 	s.scheme = "https"
 	root, err := s.get(ctx, "/", nil, maxHTML)
+	var de *dialError
+	if err != nil && !s.dialed.Load() && !errors.As(err, &de) {
+		// The request's deadline (or ctx) ended while its connection was being opened: the
+		// transport then reports that, not the dial's error. No connection ever opened, so the
+		// port did not answer: a dial failure (filtered), not an open port.
+		err = &dialError{err}
+	}
 	if err == nil || ctx.Err() != nil || s.tlsUp.Load() {
 		return root, err
 	}
-	var de *dialError
 	if errors.As(err, &de) {
 		return nil, err
 	}
