@@ -305,6 +305,7 @@ func TestHostileFleet(t *testing.T) {
 		status probe.Status
 		assoc  probe.Association
 		level  probe.Level
+		err    string
 	}
 	byKind := map[string]map[outcome]int{}
 	slowestOf := map[string]time.Duration{}
@@ -327,7 +328,7 @@ func TestHostileFleet(t *testing.T) {
 			slowest, slowestKind = d, kind
 		}
 		slowestOf[kind] = max(slowestOf[kind], p.elapsed[ap])
-		o := outcome{status: r.Status, level: r.Level()}
+		o := outcome{status: r.Status, level: r.Level(), err: r.Error}
 		if r.DICOM != nil {
 			o.assoc = r.DICOM.Association
 		}
@@ -364,7 +365,7 @@ func TestHostileFleet(t *testing.T) {
 	for _, k := range kinds {
 		var parts []string
 		for o, c := range byKind[k] {
-			parts = append(parts, fmt.Sprintf("%d× %v/%v/%v", c, o.status, o.assoc, o.level))
+			parts = append(parts, fmt.Sprintf("%d× %v/%v/%v %q", c, o.status, o.assoc, o.level, o.err))
 		}
 		slices.Sort(parts)
 		t.Logf("%-24s slowest %5.2fs: %s", k, slowestOf[k].Seconds(), strings.Join(parts, ", "))
