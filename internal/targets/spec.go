@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"net"
 	"net/netip"
 	"strconv"
@@ -280,6 +281,10 @@ func ReadList(r io.Reader, name string) ([]string, error) {
 	if err := sc.Err(); err != nil {
 		if errors.Is(err, bufio.ErrTooLong) {
 			return nil, fmt.Errorf("%s:%d: line longer than %d bytes", name, line+1, maxLine)
+		}
+		var pe *fs.PathError
+		if errors.As(err, &pe) {
+			return nil, err // it names the file already: "read FILE: is a directory"
 		}
 		return nil, fmt.Errorf("read %s: %w", name, err)
 	}
