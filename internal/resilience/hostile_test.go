@@ -4,16 +4,12 @@ import (
 	"bytes"
 	"compress/gzip"
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
 	"fmt"
+	"github.com/pacswatch/pacswatch/internal/peertest"
 	"io"
 	"log"
-	"math/big"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -415,25 +411,8 @@ func gzipBomb(t *testing.T, n int) []byte {
 	return bytes.Repeat(member.Bytes(), n)
 }
 
-// selfSigned returns a certificate for the TLS servers of the suite.
-func selfSigned(t *testing.T) tls.Certificate {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1),
-		Subject:      pkix.Name{CommonName: "hostile.invalid"},
-		NotBefore:    time.Now().Add(-time.Hour),
-		NotAfter:     time.Now().Add(time.Hour),
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}
-}
+// selfSigned returns a self-signed server certificate for 127.0.0.1 (peertest.SelfSigned).
+func selfSigned(t *testing.T) tls.Certificate { return peertest.SelfSigned(t).TLS }
 
 // lineCounter is an io.Writer that counts the lines written to it.
 type lineCounter struct {

@@ -1,16 +1,10 @@
 package dicomtest_test
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"math/big"
+	"github.com/pacswatch/pacswatch/internal/peertest"
 	"net"
 	"testing"
-	"time"
 
 	"github.com/pacswatch/pacswatch/internal/dicom"
 	"github.com/pacswatch/pacswatch/internal/dicom/dicomtest"
@@ -18,28 +12,8 @@ import (
 	"github.com/pacswatch/pacswatch/internal/dicom/ul"
 )
 
-// selfSigned returns a server certificate for 127.0.0.1, signed by itself.
-func selfSigned(t *testing.T) tls.Certificate {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1),
-		Subject:      pkix.Name{CommonName: "dicomtest"},
-		NotBefore:    time.Now().Add(-time.Hour),
-		NotAfter:     time.Now().Add(time.Hour),
-		KeyUsage:     x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-		IPAddresses:  []net.IP{net.IPv4(127, 0, 0, 1)},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}
-}
+// selfSigned returns a self-signed server certificate for 127.0.0.1 (peertest.SelfSigned).
+func selfSigned(t *testing.T) tls.Certificate { return peertest.SelfSigned(t).TLS }
 
 func TestTLS(t *testing.T) {
 	s := dicomtest.Start(t, dicomtest.Config{
