@@ -12,13 +12,8 @@ import (
 
 // diffFlags are the diff command's flags.
 type diffFlags struct {
-	db       string
-	geo      string
-	asn      string
-	format   string
-	groups   []string
-	goodDrop float64
-	uglyRise float64
+	groupFlags
+	format string
 }
 
 const diffExamples = `  # What changed between two scans, system by system, then per state
@@ -44,8 +39,7 @@ func newDiffCmd(e *env) *cobra.Command {
 	fl.StringVar(&f.asn, "asn", "", "MaxMind DB `FILE` for autonomous systems")
 	fl.StringSliceVar(&f.groups, "group", nil, "per-group deltas: country, region, asn (default: all the databases allow)")
 	fl.StringVar(&f.format, "format", "text", "text or json")
-	fl.Float64Var(&f.goodDrop, "good-drop", report.DefaultGoodDrop, "trend good: accessible studies down by at least this `percent` (or to zero)")
-	fl.Float64Var(&f.uglyRise, "ugly-rise", report.DefaultUglyRise, "trend ugly: accessible studies up by more than this `percent`")
+	f.thresholdFlags(fl)
 	fl.StringVar(&f.db, "db", "pacswatch.db", "store: SQLite `PATH`")
 	return cmd
 }
@@ -61,26 +55,13 @@ func runDiff(ctx context.Context, e *env, f *diffFlags, oldID, newID string) err
 	default:
 		return fmt.Errorf("--format: %q is not text or json", f.format)
 	}
-	groups, err := parseGroups(f.groups)
+	opt, st, done, err := f.open(ctx)
 	if err != nil {
 		return err
 	}
-	th := report.Thresholds{GoodDrop: f.goodDrop, UglyRise: f.uglyRise}
-	if err := th.Validate(); err != nil {
-		return err
-	}
-	gdb, adb, err := openGeo(f.geo, f.asn)
-	if err != nil {
-		return err
-	}
-	defer closeGeo(gdb, adb)
-	st, err := openExistingStore(ctx, f.db)
-	if err != nil {
-		return err
-	}
-	defer st.Close()
+	defer done()
 
-	sum, err := report.Diff(ctx, st, oldID, newID, report.Options{Geo: gdb, ASN: adb, Groups: groups, Thresholds: th}, w.Change)
+	sum, err := report.Diff(ctx, st, oldID, newID, opt, w.Change)
 	if err != nil {
 		return err
 	}

@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/pacswatch/pacswatch/internal/geo"
 	"github.com/pacswatch/pacswatch/internal/report"
@@ -17,16 +18,52 @@ import (
 
 // reportFlags are the SPEC's report flags, and the trend thresholds.
 type reportFlags struct {
+	groupFlags
+	scan    string
+	compare string
+	format  string
+	output  string
+}
+
+// groupFlags are the flags report and diff share: the store, the geo databases, the groups and
+// the trend thresholds.
+type groupFlags struct {
 	db       string
-	scan     string
-	compare  string
 	geo      string
 	asn      string
-	format   string
-	output   string
 	groups   []string
 	goodDrop float64
 	uglyRise float64
+}
+
+// thresholdFlags registers --good-drop and --ugly-rise.
+func (g *groupFlags) thresholdFlags(fl *pflag.FlagSet) {
+	fl.Float64Var(&g.goodDrop, "good-drop", report.DefaultGoodDrop, "trend good: accessible studies down by at least this `percent` (or to zero)")
+	fl.Float64Var(&g.uglyRise, "ugly-rise", report.DefaultUglyRise, "trend ugly: accessible studies up by more than this `percent`")
+}
+
+// open checks the shared flags and opens what they name: report options (without Scan and
+// Compare), the store, and a function that closes it all.
+func (g *groupFlags) open(ctx context.Context) (report.Options, store.Store, func(), error) {
+	groups, err := parseGroups(g.groups)
+	if err != nil {
+		return report.Options{}, nil, nil, err
+	}
+	th := report.Thresholds{GoodDrop: g.goodDrop, UglyRise: g.uglyRise}
+	if err := th.Validate(); err != nil {
+		return report.Options{}, nil, nil, err
+	}
+	gdb, adb, err := openGeo(g.geo, g.asn)
+	if err != nil {
+		return report.Options{}, nil, nil, err
+	}
+	st, err := openExistingStore(ctx, g.db)
+	if err != nil {
+		closeGeo(gdb, adb)
+		return report.Options{}, nil, nil, err
+	}
+	done := func() { st.Close(); closeGeo(gdb, adb) }
+	return report.Options{Geo: gdb, ASN: adb, Groups: groups, Thresholds: th}, st, done, nil
 }
 
 const reportExamples = `  # The latest scan against the one before, as one HTML file with a map
@@ -58,8 +95,7 @@ func newReportCmd(e *env) *cobra.Command {
 	fl.StringVar(&f.format, "format", "", "html, md, csv or json (default: from the -o file's extension, else md)")
 	fl.StringVarP(&f.output, "output", "o", "", "write to `FILE` instead of stdout")
 	fl.StringSliceVar(&f.groups, "group", nil, "tables to make: country, region, asn (default: all the databases allow)")
-	fl.Float64Var(&f.goodDrop, "good-drop", report.DefaultGoodDrop, "trend good: accessible studies down by at least this `percent` (or to zero)")
-	fl.Float64Var(&f.uglyRise, "ugly-rise", report.DefaultUglyRise, "trend ugly: accessible studies up by more than this `percent`")
+	f.thresholdFlags(fl)
 	fl.StringVar(&f.db, "db", "pacswatch.db", "store: SQLite `PATH`")
 	return cmd
 }
@@ -77,28 +113,14 @@ func runReport(ctx context.Context, e *env, f *reportFlags) error {
 			format = ff
 		}
 	}
-	groups, err := parseGroups(f.groups)
+	opt, st, done, err := f.open(ctx)
 	if err != nil {
 		return err
 	}
-	th := report.Thresholds{GoodDrop: f.goodDrop, UglyRise: f.uglyRise}
-	if err := th.Validate(); err != nil {
-		return err
-	}
-	gdb, adb, err := openGeo(f.geo, f.asn)
-	if err != nil {
-		return err
-	}
-	defer closeGeo(gdb, adb)
-	st, err := openExistingStore(ctx, f.db)
-	if err != nil {
-		return err
-	}
-	defer st.Close()
+	defer done()
 
-	r, err := report.Build(ctx, st, report.Options{
-		Scan: f.scan, Compare: f.compare, Geo: gdb, ASN: adb, Groups: groups, Thresholds: th,
-	})
+	opt.Scan, opt.Compare = f.scan, f.compare
+	r, err := report.Build(ctx, st, opt)
 	if err != nil {
 		return err
 	}
