@@ -31,5 +31,8 @@ bench: ## Go benchmarks, then bench/run.sh: scale and nmap/dcmtk comparison on a
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) ./...
 	bash bench/run.sh
 
+demo: ## simulate 2019's exposed PACS on loopback, scan twice, write demo-report.html
+	$(GO) run ./cmd/pacswatch demo
+
 clean: ## remove build outputs
 	rm -rf bin
