@@ -684,7 +684,9 @@ func (a *Assoc) ReadData(ctx context.Context) ([]byte, error) {
 // one fragment at a time, so that memory stays within one PDU whatever the
 // data set's size; it returns io.EOF after the last fragment. Its reads are
 // governed by ctx and report errors as ReadData does; it has no byte cap of
-// its own. A following ReadCommand discards what was not read.
+// its own. A following ReadCommand discards the rest of a data set partly read
+// through it; one not read at all is the caller's to drain, since only the
+// command says whether a data set follows (dimse does so).
 func (a *Assoc) DataReader(ctx context.Context) io.Reader {
 	return &dataReader{a: a, ctx: ctx}
 }
