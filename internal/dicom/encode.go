@@ -69,6 +69,26 @@ func encodedSize(ds Dataset) int {
 	return n
 }
 
+// AppendHeader appends the header of a data element whose value is length
+// bytes (even, and within the VR's length field: the caller checks): the tag,
+// then in Explicit VR Little Endian the VR and a 16-bit length, or reserved
+// bytes and a 32-bit length for the VRs that have one (PS3.5 §7.1.2), and in
+// Implicit VR Little Endian a 32-bit length (PS3.5 §7.1.3).
+func AppendHeader(dst []byte, tag Tag, vr VR, length uint32, explicit bool) []byte {
+	le := binary.LittleEndian
+	dst = le.AppendUint16(dst, tag.Group())
+	dst = le.AppendUint16(dst, tag.Element())
+	switch {
+	case !explicit:
+		return le.AppendUint32(dst, length)
+	case vr.HasLongLength():
+		dst = append(dst, byte(vr>>8), byte(vr), 0, 0)
+		return le.AppendUint32(dst, length)
+	}
+	dst = append(dst, byte(vr>>8), byte(vr))
+	return le.AppendUint16(dst, uint16(length))
+}
+
 // appendElement appends one data element (PS3.5 §7.1.2 or §7.1.3).
 func appendElement(dst []byte, e Element, explicit bool) ([]byte, error) {
 	if e.Tag.Group() == 0xFFFE {
@@ -89,19 +109,7 @@ func appendElement(dst []byte, e Element, explicit bool) ([]byte, error) {
 		return dst, fmt.Errorf("encode %v: %d-byte %v value: %w", e.Tag, length, vr, ErrTooLarge)
 	}
 
-	le := binary.LittleEndian
-	dst = le.AppendUint16(dst, e.Tag.Group())
-	dst = le.AppendUint16(dst, e.Tag.Element())
-	switch {
-	case !explicit:
-		dst = le.AppendUint32(dst, uint32(length))
-	case long:
-		dst = append(dst, byte(vr>>8), byte(vr), 0, 0)
-		dst = le.AppendUint32(dst, uint32(length))
-	default:
-		dst = append(dst, byte(vr>>8), byte(vr))
-		dst = le.AppendUint16(dst, uint16(length))
-	}
+	dst = AppendHeader(dst, e.Tag, vr, uint32(length), explicit)
 	dst = append(dst, e.Value...)
 	if len(e.Value)%2 != 0 {
 		dst = append(dst, vr.padByte())

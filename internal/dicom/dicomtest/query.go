@@ -443,20 +443,7 @@ func appendElem[T string | []byte](b []byte, tag dicom.Tag, vr dicom.VR, explici
 	if limit := 0xFFFE; !long && len(v) > limit {
 		v = v[:limit]
 	}
-	n := len(v) + len(v)%2
-	le := binary.LittleEndian
-	b = le.AppendUint16(b, tag.Group())
-	b = le.AppendUint16(b, tag.Element())
-	switch {
-	case !explicit:
-		b = le.AppendUint32(b, uint32(n))
-	case long:
-		b = append(b, byte(vr>>8), byte(vr), 0, 0)
-		b = le.AppendUint32(b, uint32(n))
-	default:
-		b = append(b, byte(vr>>8), byte(vr))
-		b = le.AppendUint16(b, uint16(n))
-	}
+	b = dicom.AppendHeader(b, tag, vr, uint32(len(v)+len(v)%2), explicit)
 	b = append(b, v...)
 	if len(v)%2 != 0 {
 		pad := byte(' ')
