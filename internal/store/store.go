@@ -44,6 +44,15 @@ type Scan struct {
 	Seed     uint64            // seed of the target permutation
 	Shard    string            // "I/N", empty for an unsharded scan
 
+	// SpaceDigest identifies the target space the scan walks (targets as
+	// resolved, ports, exclusions, seed, shard): --resume refuses a scan
+	// whose space would differ. Opaque to the store; empty for old scans.
+	SpaceDigest string
+	// Exclusions are the exclusion entries (--exclude, --exclude-file, as
+	// read when the scan started) that shaped the space, so that --resume
+	// rebuilds the same permutation whatever the exclusion file says now.
+	Exclusions []string
+
 	// Progress is the last checkpoint written with PutResults.
 	// CreateScan ignores it.
 	Progress Progress
@@ -55,6 +64,33 @@ type Progress struct {
 	// Done is the number of targets, in permutation order from the first,
 	// that are finished: every one of them has its result stored.
 	Done uint64
+	// Excluded is how many of the Done targets were left alone, never
+	// contacted, because an exclusion added after the scan started names
+	// them (SPEC "Safety of a run"). No result is stored for them.
+	Excluded uint64
+}
+
+// ErrLeased is returned when another live process holds a scan's lease.
+var ErrLeased = errors.New("store: scan is being run by another process")
+
+// Lease is one process's claim on a scan while it runs it (SPEC "one
+// process runs a scan at a time"). A lease is current until Expires; its
+// holder renews it while it runs and releases it when it stops.
+type Lease struct {
+	Holder  string    // unique per process: host, pid and process start
+	Host    string    // host name of the holder
+	PID     int       // process ID of the holder on Host
+	Expires time.Time // when the lease lapses unless renewed
+}
+
+// Summary is a whole scan's totals, every run of it together.
+type Summary struct {
+	Results  uint64 // stored results
+	Open     uint64 // results with status open
+	DICOM    uint64 // results with an association answer (dicom.association not none)
+	Exposed  uint64 // results exposed at level query or above
+	Errors   uint64 // results with status error
+	Excluded uint64 // targets never contacted: excluded after the scan started
 }
 
 // Store keeps scans and their results. Methods are safe for concurrent use.
