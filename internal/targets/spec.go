@@ -10,6 +10,7 @@ import (
 	"net/netip"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 )
 
 // maxLine caps one line of a list file, in bytes.
@@ -32,9 +33,42 @@ func parseSpec(s string, exclusion bool) (spec, error) {
 		if exclusion {
 			what = "exclusion"
 		}
-		return spec{}, fmt.Errorf("bad %s %q: %w", what, s, err)
+		if errors.Is(err, ErrLooksLikeFile) {
+			return spec{}, fmt.Errorf("%s %w; to read targets from a file use -iL %s", quote(s), err, quote(s))
+		}
+		return spec{}, fmt.Errorf("bad %s %s: %w", what, quote(s), cleanNetip(err))
 	}
 	return sp, nil
+}
+
+// maxQuoted caps the bytes of a user's input that an error message repeats.
+const maxQuoted = 100
+
+// quote returns s quoted for an error message, cut to maxQuoted bytes.
+func quote(s string) string {
+	if len(s) > maxQuoted {
+		cut := maxQuoted
+		for cut > 0 && !utf8.RuneStart(s[cut]) {
+			cut--
+		}
+		return fmt.Sprintf("%q… (%d bytes)", s[:cut], len(s))
+	}
+	return fmt.Sprintf("%q", s)
+}
+
+// cleanNetip drops the Go function call that net/netip puts in front of its
+// parse errors (`netip.ParsePrefix("x/40"): `), which says nothing to a user
+// and repeats the input.
+func cleanNetip(err error) error {
+	msg := err.Error()
+	for _, fn := range []string{"netip.ParsePrefix(", "ParseAddr(", "netip.ParseAddrPort("} {
+		if strings.HasPrefix(msg, fn) {
+			if i := strings.Index(msg, "): "); i >= 0 {
+				return errors.New(msg[i+3:])
+			}
+		}
+	}
+	return err
 }
 
 func parseSpec1(s string, exclusion bool) (spec, error) {
@@ -86,6 +120,9 @@ func parseSpec1(s string, exclusion bool) (spec, error) {
 	}
 	if !validHostname(s) {
 		return spec{}, errors.New("not an address, CIDR, range, hostname or host:port")
+	}
+	if err := checkNotFile(s); err != nil {
+		return spec{}, err
 	}
 	return spec{host: s}, nil
 }
@@ -142,6 +179,9 @@ func parseHostPort(s string) (spec, error) {
 	}
 	if !validHostname(host) {
 		return spec{}, errors.New("want an address or hostname before the port")
+	}
+	if err := checkNotFile(host); err != nil {
+		return spec{}, err
 	}
 	return spec{host: host, port: port}, nil
 }
