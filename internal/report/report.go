@@ -85,7 +85,8 @@ const NoCompare = "none"
 
 // Options choose what a report covers.
 type Options struct {
-	Scan    string // scan ID; "" means the latest scan
+	// Scan is the scan ID to report on; "" means the latest scan, finished or not.
+	Scan string
 	// Compare is the scan ID to compare with, which must be finished; "" means the latest
 	// finished scan before Scan (none when there is none); NoCompare for none.
 	Compare string
