@@ -48,7 +48,7 @@ func ParseFormat(s string) (Format, error) {
 	case "json":
 		return FormatJSON, nil
 	}
-	return 0, fmt.Errorf("report: format %q is not html, md, csv or json", s)
+	return 0, fmt.Errorf("report: format %s is not html, md, csv or json", quote(s))
 }
 
 // FormatOf returns the format a file name's extension names (report.html: FormatHTML).

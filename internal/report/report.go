@@ -77,7 +77,7 @@ func ParseGrouping(s string) (Grouping, error) {
 	case "asn", "as":
 		return GroupASN, nil
 	}
-	return 0, fmt.Errorf("report: grouping %q is not country, region or asn", s)
+	return 0, fmt.Errorf("report: grouping %s is not country, region or asn", quote(s))
 }
 
 // NoCompare as Options.Compare turns the comparison off.
