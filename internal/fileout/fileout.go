@@ -3,7 +3,8 @@
 // symbolic link, never over the store, and atomically. A file is written to a temporary file
 // in the same directory, flushed to disk (fsync) and renamed over its name (rename(2) is
 // atomic within a file system, POSIX.1-2017 rename()), so that a failure at any point — a full
-// disk, an I/O error, a crash — leaves the old file untouched and no temporary file behind.
+// disk, an I/O error — leaves the old file untouched and no temporary file behind. A process
+// killed before Commit leaves the old file too, and at most a hidden ".NAME.tmp-*" beside it.
 package fileout
 
 import (
