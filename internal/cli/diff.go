@@ -7,6 +7,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/pacswatch/pacswatch/internal/fileout"
 	"github.com/pacswatch/pacswatch/internal/report"
 )
 
@@ -33,6 +34,7 @@ func newDiffCmd(e *env) *cobra.Command {
 			return runDiff(cmd.Context(), e, &f, args[0], args[1])
 		},
 	}
+	cmd.SetFlagErrorFunc(flagError)
 	fl := cmd.Flags()
 	fl.SortFlags = false
 	fl.StringVar(&f.geo, "geo", "", "MaxMind DB `FILE` for countries and regions")
@@ -53,7 +55,7 @@ func runDiff(ctx context.Context, e *env, f *diffFlags, oldID, newID string) err
 	case "json":
 		w = report.NewDiffJSON(bw)
 	default:
-		return fmt.Errorf("--format: %q is not text or json", f.format)
+		return fmt.Errorf("--format: %s is not text or json", fileout.Quote(f.format))
 	}
 	opt, st, done, err := f.open(ctx)
 	if err != nil {

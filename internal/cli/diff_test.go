@@ -56,6 +56,10 @@ func TestDiffBadInput(t *testing.T) {
 		{"bad format", []string{"diff", "--db", db, "--format", "yaml", "s2019-10", "s2019-11"}, `"yaml"`},
 		{"asn as geo", []string{"diff", "--db", db, "--geo", asn, "s2019-10", "s2019-11"}, "holds ASN records"},
 		{"group needs asn", []string{"diff", "--db", db, "--group", "asn", "s2019-10", "s2019-11"}, "--asn"},
+		{"unknown scan named once", []string{"diff", "--db", db, "s2019-10", "2"}, `diff: scan "2": store: not found`},
+		{"huge scan", []string{"diff", "--db", db, strings.Repeat("x", 70000), "s2019-11"}, `scan "` + strings.Repeat("x", 200) + `…"`},
+		{"huge format", []string{"diff", "--db", db, "--format", strings.Repeat("x", 70000), "s2019-10", "s2019-11"}, `--format: "` + strings.Repeat("x", 200) + `…"`},
+		{"not a number", []string{"diff", "--db", db, "--good-drop", "abc", "s2019-10", "s2019-11"}, `--good-drop: "abc" is not a number`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			stdout, stderr, code := runCLI(tc.args...)
@@ -64,6 +68,9 @@ func TestDiffBadInput(t *testing.T) {
 			}
 			if stdout != "" {
 				t.Errorf("stdout %q, want nothing", stdout)
+			}
+			if len(stderr) > 400 || strings.Contains(stderr, "strconv.") || strings.Contains(stderr, `scan "2": scan "2"`) {
+				t.Errorf("stderr %.400q: over 400 bytes, or with Go internals", stderr)
 			}
 		})
 	}

@@ -5,12 +5,16 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
+	"path/filepath"
+	"strconv"
 	"strings"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
+	"github.com/pacswatch/pacswatch/internal/fileout"
 	"github.com/pacswatch/pacswatch/internal/geo"
 	"github.com/pacswatch/pacswatch/internal/report"
 	"github.com/pacswatch/pacswatch/internal/store"
@@ -81,18 +85,19 @@ func newReportCmd(e *env) *cobra.Command {
 		Use:     "report [flags]",
 		Short:   "Tables, charts and trends from the store (html, md, csv, json)",
 		Example: reportExamples,
-		Args:    cobra.NoArgs,
+		Args:    noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return runReport(cmd.Context(), e, &f)
 		},
 	}
+	cmd.SetFlagErrorFunc(flagError)
 	fl := cmd.Flags()
 	fl.SortFlags = false
 	fl.StringVar(&f.scan, "scan", "", "scan `ID` to report on (default: the latest)")
 	fl.StringVar(&f.compare, "compare", "", "scan `ID` to compare with (default: the one before --scan; none for no comparison)")
 	fl.StringVar(&f.geo, "geo", "", "MaxMind DB `FILE` for countries and regions (GeoLite2-City/Country, or ip-location-db's city/country)")
 	fl.StringVar(&f.asn, "asn", "", "MaxMind DB `FILE` for autonomous systems (GeoLite2-ASN, or ip-location-db's asn)")
-	fl.StringVar(&f.format, "format", "", "html, md, csv or json (default: from the -o file's extension, else md)")
+	fl.StringVar(&f.format, "format", "", "html, md, csv or json (default: from the -o file's extension .html, .md, .csv or .json, else md)")
 	fl.StringVarP(&f.output, "output", "o", "", "write to `FILE` instead of stdout")
 	fl.StringSliceVar(&f.groups, "group", nil, "tables to make: country, region, asn (default: all the databases allow)")
 	f.thresholdFlags(fl)
@@ -101,17 +106,23 @@ func newReportCmd(e *env) *cobra.Command {
 }
 
 func runReport(ctx context.Context, e *env, f *reportFlags) error {
-	format := report.FormatMarkdown
-	switch {
-	case f.format != "":
-		var err error
-		if format, err = report.ParseFormat(f.format); err != nil {
-			return fmt.Errorf("--format: %w", err)
+	toFile := f.output != "" && f.output != "-"
+	var out *fileout.File
+	if toFile {
+		// Checked before the store is opened: -o may not name it, nor a link or a directory.
+		if err := fileout.NotStore(f.output, f.db); err != nil {
+			return fmt.Errorf("-o: %w", err)
 		}
-	case f.output != "" && f.output != "-":
-		if ff, ok := report.FormatOf(f.output); ok {
-			format = ff
+	}
+	format, err := reportFormat(f.format, f.output)
+	if err != nil {
+		return err
+	}
+	if toFile {
+		if out, err = fileout.Create(f.output); err != nil {
+			return fmt.Errorf("-o: %w", err)
 		}
+		defer out.Abort()
 	}
 	opt, st, done, err := f.open(ctx)
 	if err != nil {
@@ -124,21 +135,92 @@ func runReport(ctx context.Context, e *env, f *reportFlags) error {
 	if err != nil {
 		return err
 	}
+	if r.Scan.Finished.IsZero() {
+		fmt.Fprintf(e.stderr, "note: scan %s is not finished: its figures are partial\n", fileout.Show(r.Scan.ID))
+	}
 	// Rendered in memory (its size grows with the groups, not the hosts) so that a failure
-	// leaves no half-written file.
+	// leaves no half-written output.
 	var buf bytes.Buffer
 	if err := r.Write(&buf, format); err != nil {
 		return err
 	}
-	if f.output == "" || f.output == "-" {
+	if !toFile {
 		_, err := e.stdout.Write(buf.Bytes())
 		return err
 	}
-	if err := os.WriteFile(f.output, buf.Bytes(), 0o644); err != nil {
+	if _, err := out.Write(buf.Bytes()); err != nil {
 		return fmt.Errorf("-o: %w", err)
 	}
-	fmt.Fprintf(e.stderr, "report on scan %s written to %s (%s)\n", r.Scan.ID, f.output, format)
+	if err := out.Commit(); err != nil {
+		return fmt.Errorf("-o: %w", err)
+	}
+	fmt.Fprintf(e.stderr, "report on scan %s written to %s (%s)\n", fileout.Show(r.Scan.ID), fileout.Show(f.output), format)
 	return nil
+}
+
+// reportFormat is the format --format names, else the one the -o file's extension names, else
+// Markdown. An extension that names no format is refused rather than guessed.
+func reportFormat(flag, output string) (report.Format, error) {
+	if flag != "" {
+		format, err := report.ParseFormat(flag)
+		if err != nil {
+			return 0, fmt.Errorf("--format: %w", err)
+		}
+		return format, nil
+	}
+	ext := filepath.Ext(output)
+	if output == "" || output == "-" || ext == "" || ext == "." {
+		return report.FormatMarkdown, nil // "." and "dir/." are refused as directories
+	}
+	if format, ok := report.FormatOf(output); ok {
+		return format, nil
+	}
+	if len(ext) > 16 || fileout.Show(ext) != ext {
+		ext = "" // the path, quoted and capped, already shows it
+	} else {
+		ext = " " + ext
+	}
+	return 0, fmt.Errorf("-o: %s: unknown extension%s; name a .html, .md, .csv or .json file, or give --format", fileout.Show(output), ext)
+}
+
+// noArgs is cobra.NoArgs with the argument quoted and capped (fileout.Quote).
+func noArgs(cmd *cobra.Command, args []string) error {
+	if len(args) > 0 {
+		return fmt.Errorf("unknown command %s for %q", fileout.Quote(args[0]), cmd.CommandPath())
+	}
+	return nil
+}
+
+// flagError rewrites pflag's errors so that they quote a user's value capped (fileout.Quote)
+// and say what is wrong without Go's internals ("strconv.ParseFloat: parsing ...").
+func flagError(_ *cobra.Command, err error) error {
+	var (
+		invalid  *pflag.InvalidValueError
+		notExist *pflag.NotExistError
+		syntax   *pflag.InvalidSyntaxError
+	)
+	switch {
+	case errors.As(err, &invalid):
+		why := "invalid value"
+		var num *strconv.NumError
+		if errors.As(err, &num) {
+			why = "not a number"
+			if errors.Is(num.Err, strconv.ErrRange) {
+				why = "out of range"
+			}
+		}
+		return fmt.Errorf("--%s: %s is %s", invalid.GetFlag().Name, fileout.Quote(invalid.GetValue()), why)
+	case errors.As(err, &notExist) && notExist.GetSpecifiedShortnames() != "":
+		return fmt.Errorf("unknown shorthand flag: %s in -%s", fileout.Quote(notExist.GetSpecifiedName()[:1]), fileout.Show(notExist.GetSpecifiedShortnames()))
+	case errors.As(err, &notExist):
+		return fmt.Errorf("unknown flag: --%s", fileout.Show(notExist.GetSpecifiedName()))
+	case errors.As(err, &syntax):
+		return fmt.Errorf("bad flag syntax: %s", fileout.Show(syntax.GetSpecifiedFlag()))
+	}
+	if msg := err.Error(); fileout.Show(msg) != msg {
+		return errors.New(fileout.Show(msg))
+	}
+	return err
 }
 
 // parseGroups parses --group values (repeated or comma-separated); none means nil.
@@ -165,13 +247,13 @@ func openGeo(geoPath, asnPath string) (*geo.DB, *geo.ASNDB, error) {
 	)
 	if geoPath != "" {
 		if g, err = geo.Open(geoPath); err != nil {
-			return nil, nil, fmt.Errorf("--geo: %w", err)
+			return nil, nil, fmt.Errorf("--geo: %w", capPath(err, geoPath))
 		}
 	}
 	if asnPath != "" {
 		if a, err = geo.OpenASN(asnPath); err != nil {
 			closeGeo(g, nil)
-			return nil, nil, fmt.Errorf("--asn: %w", err)
+			return nil, nil, fmt.Errorf("--asn: %w", capPath(err, asnPath))
 		}
 	}
 	return g, a, nil
@@ -192,10 +274,34 @@ func openExistingStore(ctx context.Context, path string) (store.Store, error) {
 	if !strings.HasPrefix(path, "postgres://") && !strings.HasPrefix(path, "postgresql://") {
 		if _, err := os.Stat(path); err != nil {
 			if errors.Is(err, os.ErrNotExist) {
-				return nil, fmt.Errorf("--db: no store at %s (run pacswatch scan first)", path)
+				return nil, fmt.Errorf("--db: no store at %s (run pacswatch scan first)", fileout.Show(path))
 			}
-			return nil, fmt.Errorf("--db: %w", err)
+			var pe *fs.PathError
+			if errors.As(err, &pe) {
+				err = pe.Err
+			}
+			return nil, fmt.Errorf("--db: %s: %w", fileout.Show(path), err)
 		}
 	}
-	return openStore(ctx, path)
+	st, err := openStore(ctx, path)
+	return st, capPath(err, path)
 }
+
+// capPath returns err with a path that is long or holds control characters, which another
+// package's error may quote whole, in the capped form fileout.Show gives it.
+func capPath(err error, path string) error {
+	short := fileout.Show(path)
+	if err == nil || short == path || !strings.Contains(err.Error(), path) {
+		return err
+	}
+	return cappedError{msg: strings.ReplaceAll(err.Error(), path, short), err: err}
+}
+
+// cappedError is an error with another message; errors.Is and As still see the original.
+type cappedError struct {
+	msg string
+	err error
+}
+
+func (c cappedError) Error() string { return c.msg }
+func (c cappedError) Unwrap() error { return c.err }

@@ -3,6 +3,7 @@ package report
 import (
 	"cmp"
 	"context"
+	"errors"
 	"fmt"
 	"iter"
 	"net/netip"
@@ -122,11 +123,11 @@ func Diff(ctx context.Context, st store.Store, oldID, newID string, opt Options,
 	}
 	oldScan, err := st.Scan(ctx, oldID)
 	if err != nil {
-		return nil, fmt.Errorf("diff: scan %q: %w", oldID, err)
+		return nil, scanErr(oldID, err)
 	}
 	newScan, err := st.Scan(ctx, newID)
 	if err != nil {
-		return nil, fmt.Errorf("diff: scan %q: %w", newID, err)
+		return nil, scanErr(newID, err)
 	}
 	oldAgg, newAgg := newAggregate(groups), newAggregate(groups)
 
@@ -249,4 +250,13 @@ func cmpSystems(a, b System, aRetrieve, bRetrieve bool) int {
 		return 0
 	}
 	return cmp.Or(cmp.Compare(a.Studies, b.Studies), cmp.Compare(a.Images, b.Images), cmp.Compare(r(aRetrieve), r(bRetrieve)))
+}
+
+// scanErr is the error for a scan the store could not give: its ID once (capped), and the
+// store's own context for other failures.
+func scanErr(id string, err error) error {
+	if errors.Is(err, store.ErrNotFound) {
+		return fmt.Errorf("diff: scan %s: %w", quote(id), store.ErrNotFound)
+	}
+	return fmt.Errorf("diff: %w", err)
 }

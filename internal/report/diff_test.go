@@ -11,6 +11,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/pacswatch/pacswatch/internal/probe"
 	"github.com/pacswatch/pacswatch/internal/report"
@@ -19,6 +20,11 @@ import (
 
 func TestDiff(t *testing.T) {
 	st := fixtureStore(t)
+	// The cross-check below builds the report of September compared with November, and a
+	// report compares finished scans only.
+	if err := st.FinishScan(context.Background(), "s2019-11", time.Date(2019, 11, 15, 10, 0, 0, 0, time.UTC)); err != nil {
+		t.Fatal(err)
+	}
 	g, a := fixtureGeo(t)
 	for _, tc := range []struct {
 		name       string

@@ -48,7 +48,7 @@ func ParseFormat(s string) (Format, error) {
 	case "json":
 		return FormatJSON, nil
 	}
-	return 0, fmt.Errorf("report: format %q is not html, md, csv or json", s)
+	return 0, fmt.Errorf("report: format %s is not html, md, csv or json", quote(s))
 }
 
 // FormatOf returns the format a file name's extension names (report.html: FormatHTML).
@@ -144,10 +144,25 @@ func csvText(s string) string {
 // cell, a list item's text): HTML is entity-escaped and the inline punctuation of CommonMark
 // and GitHub (emphasis, code, links, cells, strike-through, math) backslash-escaped, so no
 // server string can open a tag, a link or a new cell.
+//
+// Autolinks are defused too: GFM's extension (and markdown-it's linkify) turn bare URLs,
+// "www." and e-mail addresses into links. Every ':' and '@' and every '.' before a letter (a
+// domain's dots; "5.22" stays as it is) is backslash-escaped: CommonMark renders an escaped
+// punctuation character as itself, but an autolinker no longer sees "https://", "www.x",
+// "a@b.c" or "evil.example" in the source (goldmark, cmark-gfm) or in one text node
+// (markdown-it).
 func mdEscape(s string) string {
 	var b strings.Builder
-	for _, c := range s {
+	for i, c := range s {
 		switch c {
+		case ':', '@':
+			b.WriteByte('\\')
+			b.WriteRune(c)
+		case '.':
+			if i+1 < len(s) && isASCIILetter(s[i+1]) {
+				b.WriteByte('\\')
+			}
+			b.WriteByte('.')
 		case '&':
 			b.WriteString("&amp;")
 		case '<':
@@ -167,6 +182,8 @@ func mdEscape(s string) string {
 	}
 	return b.String()
 }
+
+func isASCIILetter(c byte) bool { return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' }
 
 // num formats a count with thousands separators: 69789685 → "69,789,685".
 func num(n int64) string {

@@ -31,7 +31,7 @@ func (s *memStore) add(id string, e *probe.Exposure) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if !slices.ContainsFunc(s.scans, func(sc store.Scan) bool { return sc.ID == id }) {
-		s.scans = append(s.scans, store.Scan{ID: id, Started: time.Date(2026, 1, len(s.scans)+1, 0, 0, 0, 0, time.UTC)})
+		s.scans = append(s.scans, newScan(id, len(s.scans)))
 	}
 	if e == nil {
 		return
@@ -41,11 +41,18 @@ func (s *memStore) add(id string, e *probe.Exposure) {
 	s.results[id] = append(s.results[id], r)
 }
 
+// newScan is the n-th scan of a memStore (0-based): started on day n+1 of 2026, finished an
+// hour later, since reports compare finished scans only.
+func newScan(id string, n int) store.Scan {
+	started := time.Date(2026, 1, n+1, 0, 0, 0, 0, time.UTC)
+	return store.Scan{ID: id, Started: started, Finished: started.Add(time.Hour)}
+}
+
 func (s *memStore) put(id string, rs ...probe.Result) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if !slices.ContainsFunc(s.scans, func(sc store.Scan) bool { return sc.ID == id }) {
-		s.scans = append(s.scans, store.Scan{ID: id, Started: time.Date(2026, 1, len(s.scans)+1, 0, 0, 0, 0, time.UTC)})
+		s.scans = append(s.scans, newScan(id, len(s.scans)))
 	}
 	for _, r := range rs {
 		r.ScanID = id

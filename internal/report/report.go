@@ -21,8 +21,10 @@ import (
 	"fmt"
 	"github.com/pacswatch/pacswatch/internal/textsafe"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/pacswatch/pacswatch/internal/geo"
 	"github.com/pacswatch/pacswatch/internal/probe"
@@ -75,7 +77,7 @@ func ParseGrouping(s string) (Grouping, error) {
 	case "asn", "as":
 		return GroupASN, nil
 	}
-	return 0, fmt.Errorf("report: grouping %q is not country, region or asn", s)
+	return 0, fmt.Errorf("report: grouping %s is not country, region or asn", quote(s))
 }
 
 // NoCompare as Options.Compare turns the comparison off.
@@ -83,8 +85,11 @@ const NoCompare = "none"
 
 // Options choose what a report covers.
 type Options struct {
-	Scan    string // scan ID; "" means the latest scan
-	Compare string // scan ID to compare with; "" means the scan before Scan; NoCompare for none
+	// Scan is the scan ID to report on; "" means the latest scan, finished or not.
+	Scan string
+	// Compare is the scan ID to compare with, which must be finished; "" means the latest
+	// finished scan before Scan (none when there is none); NoCompare for none.
+	Compare string
 
 	Geo *geo.DB    // places hosts in countries and regions; nil: no such tables
 	ASN *geo.ASNDB // places hosts in autonomous systems; nil: no ASN table
@@ -316,7 +321,9 @@ func groupings(opt Options) ([]Grouping, error) {
 	return gs, nil
 }
 
-// pick returns the index of the reported scan and of the compared one (-1 for none).
+// pick returns the index of the reported scan and of the compared one (-1 for none). Only
+// finished scans are compared (SPEC "report"): by default the latest finished scan before the
+// reported one; a compared scan named explicitly must be finished.
 func pick(scans []store.Scan, id, compareID string) (cur, prev int, err error) {
 	if len(scans) == 0 {
 		return 0, 0, ErrNoScans
@@ -327,7 +334,7 @@ func pick(scans []store.Scan, id, compareID string) (cur, prev int, err error) {
 				return i, nil
 			}
 		}
-		return 0, fmt.Errorf("report: scan %q: %w", id, store.ErrNotFound)
+		return 0, fmt.Errorf("report: scan %s: %w", quote(id), store.ErrNotFound)
 	}
 	cur = len(scans) - 1
 	if id != "" {
@@ -339,16 +346,41 @@ func pick(scans []store.Scan, id, compareID string) (cur, prev int, err error) {
 	case NoCompare:
 		prev = -1
 	case "":
-		prev = cur - 1
+		prev = -1
+		for i := cur - 1; i >= 0; i-- {
+			if !scans[i].Finished.IsZero() {
+				prev = i
+				break
+			}
+		}
 	default:
 		if prev, err = find(compareID); err != nil {
 			return 0, 0, err
 		}
 		if prev == cur {
-			return 0, 0, fmt.Errorf("report: scan %q compared with itself", compareID)
+			return 0, 0, fmt.Errorf("report: scan %s compared with itself", quote(compareID))
+		}
+		if scans[prev].Finished.IsZero() {
+			return 0, 0, fmt.Errorf("report: scan %s is not finished: only finished scans are compared (--compare)", quote(compareID))
 		}
 	}
 	return cur, prev, nil
+}
+
+// maxQuoted caps a user's value (a scan ID) quoted in an error, in bytes.
+const maxQuoted = 200
+
+// quote returns s as an error line quotes a user's value: with Go's escapes (%q), cut to
+// maxQuoted bytes on a rune boundary with "…" when longer.
+func quote(s string) string {
+	if len(s) > maxQuoted {
+		n := maxQuoted
+		for n > 0 && !utf8.RuneStart(s[n]) {
+			n--
+		}
+		s = s[:n] + "…"
+	}
+	return strconv.Quote(s)
 }
 
 // fold streams one scan into an aggregate.
