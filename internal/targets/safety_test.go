@@ -112,3 +112,28 @@ func TestErrorText(t *testing.T) {
 		}
 	}
 }
+
+func TestExclusions(t *testing.T) {
+	old, err := ParseExclusions([]string{"198.51.100.0/30", "2001:db8::1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cur, err := ParseExclusions([]string{"198.51.100.0-198.51.100.2", "2001:db8::1", "203.0.113.9"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for a, want := range map[string]bool{"198.51.100.3": true, "198.51.100.4": false, "::ffff:198.51.100.1": true, "2001:db8::1%eth0": true, "2001:db8::2": false} {
+		if got := old.Contains(netip.MustParseAddr(a)); got != want {
+			t.Errorf("Contains(%s) = %v, want %v", a, got, want)
+		}
+	}
+	if got := old.Without(cur).Ranges(); len(got) != 1 || got[0] != "198.51.100.3" {
+		t.Errorf("Without = %v, want [198.51.100.3]", got)
+	}
+	if got := cur.Without(old).Ranges(); len(got) != 1 || got[0] != "203.0.113.9" {
+		t.Errorf("Without = %v, want [203.0.113.9]", got)
+	}
+	if _, err := ParseExclusions([]string{"pacs.example.org"}); err == nil {
+		t.Error("a hostname exclusion was accepted")
+	}
+}
