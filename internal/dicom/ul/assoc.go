@@ -77,10 +77,9 @@ type Assoc struct {
 	wbuf     [12]byte // P-DATA-TF and PDV headers
 	sbuf     []byte   // a small P-DATA-TF
 
-	queue    []PDV // PDVs of the last P-DATA-TF not yet consumed
-	dataCtx  byte  // context of the data set that may follow the last command; 0: none
-	inData   bool  // a data set has been partly consumed
-	releaseQ bool  // the peer sent A-RELEASE-RQ
+	queue    []PDV       // PDVs of the last P-DATA-TF not yet consumed
+	re       Reassembler // the messages the peer sends
+	releaseQ bool        // the peer sent A-RELEASE-RQ
 
 	closeOnce sync.Once
 	closeErr  error
@@ -115,6 +114,7 @@ func newAssoc(conn net.Conn, server bool, maxPDU, maxRead uint32, maxMsg int) *A
 		server:   server,
 		maxRead:  maxRead,
 		maxMsg:   maxMsg,
+		re:       Reassembler{MaxMessage: maxMsg},
 		fragment: int(maxPDU) - 6, // replaced by the peer's limit
 		closed:   make(chan struct{}),
 	}

@@ -90,21 +90,15 @@ func (a *Assoc) next(ctx context.Context) (PDV, error) {
 // nextData returns the next fragment of the data set that follows the last
 // command.
 func (a *Assoc) nextData(ctx context.Context) (PDV, error) {
-	if a.dataCtx == 0 {
+	if !a.re.dataExpected() {
 		return PDV{}, fmt.Errorf("%w: no command read before the data set", ErrProtocol)
 	}
 	v, err := a.next(ctx)
-	switch {
-	case err != nil:
+	if err != nil {
 		return PDV{}, err
-	case v.Command:
-		return PDV{}, fmt.Errorf("%w: command fragment where a data set was expected", ErrProtocol)
-	case v.ContextID != a.dataCtx:
-		return PDV{}, fmt.Errorf("%w: data set on presentation context %d after a command on %d", ErrProtocol, v.ContextID, a.dataCtx)
 	}
-	a.inData = !v.Last
-	if v.Last {
-		a.dataCtx = 0
+	if err := a.re.step(v, dataFragment); err != nil {
+		return PDV{}, err
 	}
 	return v, nil
 }
@@ -118,32 +112,23 @@ func (a *Assoc) nextData(ctx context.Context) (PDV, error) {
 // *AbortedError.
 func (a *Assoc) ReadCommand(ctx context.Context) (contextID byte, cmd []byte, err error) {
 	defer a.watch(ctx)()
-	for a.inData {
+	for a.re.inData() {
 		if _, err := a.nextData(ctx); err != nil {
 			return 0, nil, fmt.Errorf("discard data set: %w", err)
 		}
 	}
-	a.dataCtx = 0
+	a.re.noData()
 	for {
 		v, err := a.next(ctx)
 		if err != nil {
 			return 0, nil, fmt.Errorf("read command: %w", err)
 		}
+		m, ok, err := a.re.add(v, commandFragment)
 		switch {
-		case !v.Command:
-			return 0, nil, fmt.Errorf("read command: %w: data fragment where a command was expected", ErrProtocol)
-		case contextID == 0:
-			contextID = v.ContextID
-		case v.ContextID != contextID:
-			return 0, nil, fmt.Errorf("read command: %w: command fragments on presentation contexts %d and %d", ErrProtocol, contextID, v.ContextID)
-		}
-		if len(v.Data) > a.maxMsg-len(cmd) {
-			return 0, nil, fmt.Errorf("read command: %w: over %d bytes", ErrMessageTooLarge, a.maxMsg)
-		}
-		cmd = append(cmd, v.Data...)
-		if v.Last {
-			a.dataCtx = contextID
-			return contextID, cmd, nil
+		case err != nil:
+			return 0, nil, fmt.Errorf("read command: %w", err)
+		case ok:
+			return m.ContextID, m.Data, nil
 		}
 	}
 }
@@ -154,22 +139,23 @@ func (a *Assoc) ReadCommand(ctx context.Context) (contextID byte, cmd []byte, er
 // fragment comes instead, or when the data set is on another context than its
 // command. Call it only when the command says a data set follows.
 func (a *Assoc) ReadData(ctx context.Context) ([]byte, error) {
+	if !a.re.dataExpected() {
+		return nil, fmt.Errorf("read data set: %w: no command read before the data set", ErrProtocol)
+	}
 	defer a.watch(ctx)()
-	var data []byte
 	for {
-		v, err := a.nextData(ctx)
+		v, err := a.next(ctx)
 		if err != nil {
 			return nil, fmt.Errorf("read data set: %w", err)
 		}
-		if len(v.Data) > a.maxMsg-len(data) {
-			return nil, fmt.Errorf("read data set: %w: over %d bytes", ErrMessageTooLarge, a.maxMsg)
-		}
-		data = append(data, v.Data...)
-		if v.Last {
-			if data == nil {
-				data = []byte{}
-			}
-			return data, nil
+		m, ok, err := a.re.add(v, dataFragment)
+		switch {
+		case err != nil:
+			return nil, fmt.Errorf("read data set: %w", err)
+		case ok && m.Data == nil:
+			return []byte{}, nil
+		case ok:
+			return m.Data, nil
 		}
 	}
 }
