@@ -14,7 +14,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/pacswatch/pacswatch/internal/geo"
-	"github.com/pacswatch/pacswatch/internal/geo/geotest"
+	"github.com/pacswatch/pacswatch/internal/geo/mmdbwrite"
 	"github.com/pacswatch/pacswatch/internal/sim"
 )
 
@@ -164,11 +164,11 @@ func runDemo(ctx context.Context, e *env, out, db string, seed uint64) error {
 	}
 
 	mmdb := filepath.Join(dir, "demo-city.mmdb")
-	var ps []geotest.Place
+	var ps []mmdbwrite.Place
 	for addr, loc := range places {
-		ps = append(ps, geotest.Place{Prefix: netip.PrefixFrom(addr, addr.BitLen()), Location: loc})
+		ps = append(ps, mmdbwrite.Place{Prefix: netip.PrefixFrom(addr, addr.BitLen()), Location: loc})
 	}
-	if err := geotest.WriteCity(mmdb, "pacswatch-demo-City", geo.LayoutMaxMind, ps); err != nil {
+	if err := mmdbwrite.WriteCity(mmdb, "pacswatch-demo-City", geo.LayoutMaxMind, ps); err != nil {
 		return fmt.Errorf("demo: write the demo geo database: %w", err)
 	}
 	args := []string{"report", "--db", db, "--geo", mmdb, "-o", out}

@@ -25,7 +25,7 @@ var (
 		"internal/dicom":            "PS3.5 data sets and command sets from the network",
 		"internal/dicom/ul":         "PS3.8 PDUs from the network",
 		"internal/dicom/dimse":      "PS3.7 command sets and C-FIND identifiers",
-		"internal/dicom/dicomtest":  "requests from any client (the sim serves them on loopback)",
+		"internal/dicom/scp":        "requests from any client (the sim serves them on loopback)",
 		"internal/probe/webprobe":   "HTTP responses of web front ends",
 		"internal/probe/dicomprobe": "C-FIND responses, dates, AE dictionary files",
 		"internal/targets":          "targets and exclusions from command lines and files",
@@ -48,10 +48,11 @@ var (
 		"github.com/oschwald/maxminddb-golang/v2": "reads MaxMind DB files",
 	}
 	fuzzExempt = map[string]string{
-		"bench/convert":        "benchmark tool: reads the XML of nmap runs made by bench/run.sh itself",
-		"bench/rawconnect":     "benchmark tool: opens and closes connections, reads nothing",
-		"internal/geo/geotest": "writes test databases with mmdbwriter, reads none",
-		"internal/peertest":    "test harness: talks to the Orthanc, dcmqrscp and storescp it started itself",
+		"bench/convert":            "benchmark tool: reads the XML of nmap runs made by bench/run.sh itself",
+		"bench/rawconnect":         "benchmark tool: opens and closes connections, reads nothing",
+		"internal/dicom/dicomtest": "test wrapper: serves package scp, fuzzed itself, on loopback",
+		"internal/geo/mmdbwrite":   "writes databases with mmdbwriter (the demo's, the tests'), reads none",
+		"internal/peertest":        "test harness: talks to the Orthanc, dcmqrscp and storescp it started itself",
 	}
 )
 

@@ -9,7 +9,7 @@ import (
 	"slices"
 	"time"
 
-	"github.com/pacswatch/pacswatch/internal/dicom/dicomtest"
+	"github.com/pacswatch/pacswatch/internal/dicom/scp"
 	"github.com/pacswatch/pacswatch/internal/probe"
 	"github.com/pacswatch/pacswatch/internal/probe/dicomprobe"
 )
@@ -20,10 +20,10 @@ type Spec struct {
 	// fleet's CIDR, and a zero port one of its ports, drawn at random.
 	Addr        netip.AddrPort
 	Personality Personality
-	// Hostile is the misbehaviour of a PersonalityHostile host (dicomtest.HostileNone: one drawn
+	// Hostile is the misbehaviour of a PersonalityHostile host (scp.HostileNone: one drawn
 	// from Seed). Other personalities ignore it.
-	Hostile dicomtest.Hostile
-	// Studies is the size of the host's archive (dicomtest.NewVirtualTree(Seed, Studies)).
+	Hostile scp.Hostile
+	// Studies is the size of the host's archive (scp.NewVirtualTree(Seed, Studies)).
 	// Hosts that do not speak DICOM hold none.
 	Studies int
 	// Group is a free label, such as a region, carried to the truth.
@@ -42,7 +42,7 @@ type Spec struct {
 type Host struct {
 	Addr        netip.AddrPort `json:"addr"`
 	Personality Personality    `json:"personality"`
-	Hostile     string         `json:"hostile,omitempty"` // the dicomtest.Hostile mode of a hostile host
+	Hostile     string         `json:"hostile,omitempty"` // the scp.Hostile mode of a hostile host
 	Group       string         `json:"group,omitempty"`
 
 	Level    probe.Level    `json:"level,omitzero"`
@@ -61,14 +61,14 @@ type behaviour struct {
 	aeTitle        string
 	checkCalled    bool
 	allowedCalling []string
-	refused        dicomtest.Services
-	refusal        dicomtest.Refusal
+	refused        scp.Services
+	refusal        scp.Refusal
 	computed       bool
 	chatty         bool
 	limitFind      int
 	latency        time.Duration
 	tls            bool
-	hostile        dicomtest.Hostile
+	hostile        scp.Hostile
 }
 
 // Limits of the archives a fleet draws.
@@ -88,10 +88,10 @@ const (
 	maxStudiesPerHost = 1 << 22
 )
 
-// hostileModes are the dicomtest.Hostile modes, in order.
-var hostileModes = func() []dicomtest.Hostile {
-	var hs []dicomtest.Hostile
-	for h := dicomtest.SilentAfterConnect; h <= dicomtest.NoReleaseReply; h++ {
+// hostileModes are the scp.Hostile modes, in order.
+var hostileModes = func() []scp.Hostile {
+	var hs []scp.Hostile
+	for h := scp.SilentAfterConnect; h <= scp.NoReleaseReply; h++ {
 		hs = append(hs, h)
 	}
 	return hs
@@ -106,14 +106,14 @@ func behave(s Spec, dict dicomprobe.Dict, tries int) behaviour {
 		cands := dict.Candidates(s.Addr.Port(), tries)[1:] // [0] is GenericAE, which any open host accepts
 		return cands[r.IntN(len(cands))]
 	}
-	refusal := func() dicomtest.Refusal {
+	refusal := func() scp.Refusal {
 		switch n := r.IntN(10); {
 		case n < 6:
-			return dicomtest.RefuseAbort // Orthanc's way
+			return scp.RefuseAbort // Orthanc's way
 		case n < 8:
-			return dicomtest.RefuseStatus
+			return scp.RefuseStatus
 		}
-		return dicomtest.RefuseContext
+		return scp.RefuseContext
 	}
 	switch s.Personality {
 	case PersonalityOpen:
@@ -133,10 +133,10 @@ func behave(s Spec, dict dicomprobe.Dict, tries int) behaviour {
 		}
 	case PersonalityEchoOnly:
 		b.aeTitle = "ORTHANC"
-		b.refused = dicomtest.Services{Find: true, Get: true, Move: true}
+		b.refused = scp.Services{Find: true, Get: true, Move: true}
 		b.refusal = refusal()
 	case PersonalityQueryOnly:
-		b.refused = dicomtest.Services{Get: true, Move: true}
+		b.refused = scp.Services{Get: true, Move: true}
 		b.refusal = refusal()
 	case PersonalityRetrieve:
 		b.aeTitle = "DCMQRSCP"
@@ -146,13 +146,13 @@ func behave(s Spec, dict dicomprobe.Dict, tries int) behaviour {
 	case PersonalitySlow:
 		b.latency = -1 // the fleet's Latency
 	case PersonalityNotDICOM:
-		b.hostile = dicomtest.NotDICOM
+		b.hostile = scp.NotDICOM
 		if r.IntN(3) == 0 {
-			b.hostile = dicomtest.SSHBanner
+			b.hostile = scp.SSHBanner
 		}
 	case PersonalityHostile:
 		b.hostile = s.Hostile
-		if b.hostile == dicomtest.HostileNone {
+		if b.hostile == scp.HostileNone {
 			b.hostile = hostileModes[r.IntN(len(hostileModes))]
 		}
 	}
@@ -169,9 +169,9 @@ func secretAE(r *rand.Rand, dict dicomprobe.Dict) string {
 	}
 }
 
-// server returns the dicomtest configuration of b for tree.
-func (b behaviour) server(tree *dicomtest.Tree, latency, timeout time.Duration, cert *tls.Config) dicomtest.Config {
-	cfg := dicomtest.Config{
+// server returns the scp configuration of b for tree.
+func (b behaviour) server(tree *scp.Tree, latency, timeout time.Duration, cert *tls.Config) scp.Config {
+	cfg := scp.Config{
 		AETitle:        b.aeTitle,
 		CheckCalled:    b.checkCalled,
 		AllowedCalling: b.allowedCalling,
@@ -194,7 +194,7 @@ func (b behaviour) server(tree *dicomtest.Tree, latency, timeout time.Duration, 
 }
 
 // expect returns what a perfect scanner reports for s, served as b with tree.
-func expect(s Spec, b behaviour, tree *dicomtest.Tree) Host {
+func expect(s Spec, b behaviour, tree *scp.Tree) Host {
 	h := Host{Addr: s.Addr, Personality: s.Personality, Group: s.Group}
 	switch s.Personality {
 	case PersonalityHostile:

@@ -47,7 +47,7 @@ const (
 	// PersonalitySlow is an open archive that thinks for Config.Latency before each
 	// association reply and before the first response to each request.
 	PersonalitySlow
-	// PersonalityHostile breaks the protocol in one of the ways of dicomtest.Hostile.
+	// PersonalityHostile breaks the protocol in one of the ways of scp.Hostile.
 	PersonalityHostile
 	personalityEnd
 )

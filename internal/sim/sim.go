@@ -1,5 +1,5 @@
 // Package sim runs a simulated fleet of PACS on loopback addresses, as the SPEC's "sim and demo"
-// section describes: many in-process DICOM SCPs (package dicomtest), each on its own address of a
+// section describes: many in-process DICOM SCPs (package scp), each on its own address of a
 // CIDR inside 127.0.0.0/8 with closed addresses in between, and a seeded mix of personalities:
 // open archives, called- and calling-AE title checks (A-ASSOCIATE-RJ of PS3.8 §9.3.4), services
 // refused in the ways real servers refuse them (PS3.4 Annex C), DICOM TLS (PS3.15 Annex B.1),
@@ -28,7 +28,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/pacswatch/pacswatch/internal/dicom/dicomtest"
+	"github.com/pacswatch/pacswatch/internal/dicom/scp"
 	"github.com/pacswatch/pacswatch/internal/probe/dicomprobe"
 )
 
@@ -292,7 +292,7 @@ type Fleet struct {
 type host struct {
 	spec  Spec
 	truth Host
-	srv   *dicomtest.Server
+	srv   *scp.Server
 	addr  netip.AddrPort // the listener's own address
 	done  chan struct{}  // closed when Serve returned
 }
@@ -331,7 +331,7 @@ func (f *Fleet) start(s Spec) (Host, error) {
 	if s.Personality < PersonalityOpen || s.Personality >= personalityEnd {
 		return Host{}, fmt.Errorf("sim: %s: invalid personality %d", s.Addr, uint8(s.Personality))
 	}
-	if s.Hostile < dicomtest.HostileNone || s.Hostile > hostileModes[len(hostileModes)-1] {
+	if s.Hostile < scp.HostileNone || s.Hostile > hostileModes[len(hostileModes)-1] {
 		return Host{}, fmt.Errorf("sim: %s: invalid hostile mode %d", s.Addr, int(s.Hostile))
 	}
 	s.Studies = min(max(s.Studies, 0), maxStudiesPerHost)
@@ -339,9 +339,9 @@ func (f *Fleet) start(s Spec) (Host, error) {
 		s.Studies = 0
 	}
 	b := behave(s, f.dict, f.cfg.MaxAETries)
-	tree := dicomtest.NewVirtualTree(s.Seed, s.Studies)
+	tree := scp.NewVirtualTree(s.Seed, s.Studies)
 	h := &host{spec: s, truth: expect(s, b, tree), done: make(chan struct{})}
-	h.srv = dicomtest.New(b.server(tree, f.cfg.Latency, f.cfg.Timeout, f.cert))
+	h.srv = scp.New(b.server(tree, f.cfg.Latency, f.cfg.Timeout, f.cert))
 
 	f.mu.Lock()
 	defer f.mu.Unlock()

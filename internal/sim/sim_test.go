@@ -14,7 +14,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/pacswatch/pacswatch/internal/dicom/dicomtest"
+	"github.com/pacswatch/pacswatch/internal/dicom/scp"
 	"github.com/pacswatch/pacswatch/internal/probe"
 	"github.com/pacswatch/pacswatch/internal/probe/dicomprobe"
 	"github.com/pacswatch/pacswatch/internal/targets"
@@ -184,7 +184,7 @@ func TestPlan(t *testing.T) {
 		t.Fatal("plan is the same for another seed")
 	}
 	got := map[Personality]int{}
-	hostile := map[dicomtest.Hostile]int{}
+	hostile := map[scp.Hostile]int{}
 	seen := map[netip.Addr]bool{}
 	for _, s := range a {
 		got[s.Personality]++

@@ -3,7 +3,8 @@
 // protocol data units of §9.3, the user information sub-items of PS3.8 Annex D
 // and PS3.7 Annex D.3.3, and the association life cycle of §7 and §9.2 for
 // both the requestor (Dial, NewClient) and the acceptor (Accept), with
-// presentation data value fragmentation and reassembly.
+// presentation data value fragmentation and reassembly. Reassembler rebuilds
+// messages from PDVs on its own, for a reader of PDUs that is not an Assoc.
 //
 // Everything read from the network is untrusted: every length is checked
 // against what remains and against a cap before anything is allocated, every

@@ -1,4 +1,4 @@
-package dicomtest
+package scp
 
 import (
 	"bytes"

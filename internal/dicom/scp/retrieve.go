@@ -1,4 +1,4 @@
-package dicomtest
+package scp
 
 import (
 	"fmt"
@@ -58,11 +58,11 @@ func (c *assoc) retrieve(ctxID byte, pc ul.Context, cmd dimse.Command) error {
 		return c.fail(ctxID, cmd, dimse.OutOfResourcesMatches, fmt.Sprintf("over %d instances", maxSubOps))
 	}
 
+	r := &retrieval{total: total}
 	var store subOp
-	cancelled := false
 	if get {
 		store = func(st *Study, se *Series, in *Instance) (dimse.Status, error) {
-			return c.getStore(cmd, st, se, in, &cancelled)
+			return c.getStore(cmd, st, se, in, &r.cancelled)
 		}
 	} else {
 		addr, ok := c.cfg.MoveDestinations[cmd.MoveDestination]
@@ -89,14 +89,34 @@ func (c *assoc) retrieve(ctxID byte, pc ul.Context, cmd dimse.Command) error {
 			}
 		}
 	}
+	if err := c.subOps(ctxID, cmd, &q, r, store); err != nil {
+		return err
+	}
+	return c.retrieved(ctxID, pc, cmd, r)
+}
 
-	var completed, failed, warning uint16
-	var failedUIDs []string
+// retrieval is the progress of one C-GET or C-MOVE.
+type retrieval struct {
+	total                      int // instances that match
+	completed, failed, warning uint16
+	failedUIDs                 []string // at most maxFailedUIDs
+	cancelled                  bool     // a C-CANCEL-RQ came
+}
+
+func (r *retrieval) remaining() uint16 {
+	return uint16(r.total) - r.completed - r.failed - r.warning
+}
+
+// subOps runs store on each instance that q matches, with a pending response
+// after each, until all are done, a C-CANCEL-RQ comes, or an error ends the
+// association.
+func (c *assoc) subOps(ctxID byte, cmd dimse.Command, q *query, r *retrieval, store subOp) error {
+	var err error
 	q.instances(c.cfg.Tree, func(st *Study, se *Series, in *Instance) bool {
-		if !cancelled {
-			cancelled, err = c.cancelled(cmd.MessageID)
+		if !r.cancelled {
+			r.cancelled, err = c.cancelled(cmd.MessageID)
 		}
-		if cancelled || err != nil {
+		if r.cancelled || err != nil {
 			return false
 		}
 		var status dimse.Status
@@ -105,45 +125,47 @@ func (c *assoc) retrieve(ctxID byte, pc ul.Context, cmd dimse.Command) error {
 		}
 		switch status.Class() {
 		case dimse.ClassSuccess:
-			completed++
+			r.completed++
 		case dimse.ClassWarning:
-			warning++
+			r.warning++
 		default:
-			failed++
-			if len(failedUIDs) < maxFailedUIDs {
-				failedUIDs = append(failedUIDs, in.SOPUID)
+			r.failed++
+			if len(r.failedUIDs) < maxFailedUIDs {
+				r.failedUIDs = append(r.failedUIDs, in.SOPUID)
 			}
 		}
-		remaining := uint16(total) - completed - failed - warning
+		remaining := r.remaining()
 		err = c.respond(ctxID, dimse.Command{
 			Field: cmd.Field | 0x8000, AffectedSOPClassUID: cmd.AffectedSOPClassUID,
 			MessageIDBeingRespondedTo: cmd.MessageID, Status: dimse.Pending,
-			Remaining: &remaining, Completed: &completed, Failed: &failed, Warning: &warning,
+			Remaining: &remaining, Completed: &r.completed, Failed: &r.failed, Warning: &r.warning,
 		}, nil)
 		return err == nil
 	})
-	if err != nil {
-		return err
-	}
+	return err
+}
 
+// retrieved sends the final response of a C-GET or C-MOVE, with the counts
+// and the Failed SOP Instance UID List.
+func (c *assoc) retrieved(ctxID byte, pc ul.Context, cmd dimse.Command, r *retrieval) error {
 	final := dimse.Command{
 		Field: cmd.Field | 0x8000, AffectedSOPClassUID: cmd.AffectedSOPClassUID,
 		MessageIDBeingRespondedTo: cmd.MessageID, Status: dimse.Success,
-		Completed: &completed, Failed: &failed, Warning: &warning,
+		Completed: &r.completed, Failed: &r.failed, Warning: &r.warning,
 	}
 	switch {
-	case cancelled:
-		remaining := uint16(total) - completed - failed - warning
+	case r.cancelled:
+		remaining := r.remaining()
 		final.Status, final.Remaining = dimse.Cancel, &remaining
-	case failed > 0 && completed == 0 && warning == 0:
+	case r.failed > 0 && r.completed == 0 && r.warning == 0:
 		final.Status = dimse.OutOfResourcesSubOps // every sub-operation failed
-	case failed > 0 || warning > 0:
+	case r.failed > 0 || r.warning > 0:
 		final.Status = dimse.SubOpsWarning
 	}
 	var data []byte
-	if len(failedUIDs) > 0 {
+	if len(r.failedUIDs) > 0 {
 		var v []byte
-		for i, uid := range failedUIDs {
+		for i, uid := range r.failedUIDs {
 			if i > 0 {
 				v = append(v, '\\')
 			}

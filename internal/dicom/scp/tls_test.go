@@ -1,4 +1,4 @@
-package dicomtest_test
+package scp_test
 
 import (
 	"crypto/tls"
@@ -9,6 +9,7 @@ import (
 	"github.com/pacswatch/pacswatch/internal/dicom"
 	"github.com/pacswatch/pacswatch/internal/dicom/dicomtest"
 	"github.com/pacswatch/pacswatch/internal/dicom/dimse"
+	"github.com/pacswatch/pacswatch/internal/dicom/scp"
 	"github.com/pacswatch/pacswatch/internal/dicom/ul"
 )
 
@@ -16,9 +17,9 @@ import (
 func selfSigned(t *testing.T) tls.Certificate { return peertest.SelfSigned(t).TLS }
 
 func TestTLS(t *testing.T) {
-	s := dicomtest.Start(t, dicomtest.Config{
+	s := dicomtest.Start(t, scp.Config{
 		TLS:  &tls.Config{Certificates: []tls.Certificate{selfSigned(t)}},
-		Tree: dicomtest.NewVirtualTree(5, 200_000),
+		Tree: scp.NewVirtualTree(5, 200_000),
 	})
 	t.Run("tls client", func(t *testing.T) {
 		raw, err := net.Dial("tcp", s.Addr())

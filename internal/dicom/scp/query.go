@@ -1,4 +1,4 @@
-package dicomtest
+package scp
 
 import (
 	"encoding/binary"
@@ -37,7 +37,7 @@ func (l level) String() string {
 
 // errQuery reports an identifier the server cannot answer: it becomes the
 // failure status 0xA900 (identifier does not match SOP class).
-var errQuery = errors.New("dicomtest: identifier does not match SOP class")
+var errQuery = errors.New("scp: identifier does not match SOP class")
 
 // Return keys a query may request, one bit each (PS3.4 §C.2.2.1.2).
 const (

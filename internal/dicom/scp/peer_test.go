@@ -1,4 +1,4 @@
-package dicomtest_test
+package scp_test
 
 import (
 	"net"
@@ -9,11 +9,12 @@ import (
 	"time"
 
 	"github.com/pacswatch/pacswatch/internal/dicom/dicomtest"
+	"github.com/pacswatch/pacswatch/internal/dicom/scp"
 	"github.com/pacswatch/pacswatch/internal/peertest"
 )
 
 // hostPort splits a server's address for dcmtk's command lines.
-func hostPort(t *testing.T, s *dicomtest.Server) (string, string) {
+func hostPort(t *testing.T, s *scp.Server) (string, string) {
 	t.Helper()
 	host, port, err := net.SplitHostPort(s.Addr())
 	if err != nil {
@@ -24,7 +25,7 @@ func hostPort(t *testing.T, s *dicomtest.Server) (string, string) {
 
 // TestDcmtkEcho: where our test SCP answers dcmtk's SCUs, they succeed.
 func TestDcmtkEcho(t *testing.T) {
-	s := dicomtest.Start(t, dicomtest.Config{AETitle: "PACS", CheckCalled: true})
+	s := dicomtest.Start(t, scp.Config{AETitle: "PACS", CheckCalled: true})
 	host, port := hostPort(t, s)
 	if out, err := peertest.Run(t, "echoscu", "-aec", "PACS", host, port); err != nil {
 		t.Fatalf("echoscu: %v\n%s", err, out)
@@ -40,19 +41,19 @@ func TestDcmtkEcho(t *testing.T) {
 }
 
 func TestDcmtkFind(t *testing.T) {
-	tree := dicomtest.NewTree(7, 40)
+	tree := scp.NewTree(7, 40)
 	for _, tc := range []struct {
 		name string
-		cfg  dicomtest.Config
+		cfg  scp.Config
 		args []string
 		want int
 	}{
-		{"study", dicomtest.Config{Tree: tree}, []string{"-S", "-k", "QueryRetrieveLevel=STUDY", "-k", "StudyInstanceUID"}, 40},
-		{"study orthanc-like", dicomtest.Config{Tree: tree, ComputedCounts: true, Chatty: true},
+		{"study", scp.Config{Tree: tree}, []string{"-S", "-k", "QueryRetrieveLevel=STUDY", "-k", "StudyInstanceUID"}, 40},
+		{"study orthanc-like", scp.Config{Tree: tree, ComputedCounts: true, Chatty: true},
 			[]string{"-S", "-k", "QueryRetrieveLevel=STUDY", "-k", "StudyInstanceUID", "-k", "NumberOfStudyRelatedInstances", "-k", "ModalitiesInStudy"}, 40},
-		{"limited", dicomtest.Config{Tree: tree, LimitFind: 5}, []string{"-S", "-k", "QueryRetrieveLevel=STUDY"}, 5},
-		{"patient root", dicomtest.Config{Tree: tree}, []string{"-P", "-k", "QueryRetrieveLevel=PATIENT", "-k", "PatientID"}, 21},
-		{"series of a study", dicomtest.Config{Tree: tree},
+		{"limited", scp.Config{Tree: tree, LimitFind: 5}, []string{"-S", "-k", "QueryRetrieveLevel=STUDY"}, 5},
+		{"patient root", scp.Config{Tree: tree}, []string{"-P", "-k", "QueryRetrieveLevel=PATIENT", "-k", "PatientID"}, 21},
+		{"series of a study", scp.Config{Tree: tree},
 			[]string{"-S", "-k", "QueryRetrieveLevel=SERIES", "-k", "StudyInstanceUID=" + tree.Studies[0].UID, "-k", "SeriesInstanceUID"},
 			len(tree.Studies[0].Series)},
 	} {
@@ -75,9 +76,9 @@ func TestDcmtkFind(t *testing.T) {
 }
 
 func TestDcmtkGet(t *testing.T) {
-	tree := dicomtest.NewTree(9, 10)
+	tree := scp.NewTree(9, 10)
 	study := tree.Studies[3]
-	s := dicomtest.Start(t, dicomtest.Config{Tree: tree})
+	s := dicomtest.Start(t, scp.Config{Tree: tree})
 	host, port := hostPort(t, s)
 	dir := t.TempDir()
 	out, err := peertest.Run(t, "getscu", "-aec", "DICOMTEST", "-S", "-k", "QueryRetrieveLevel=STUDY",
@@ -92,9 +93,9 @@ func TestDcmtkGet(t *testing.T) {
 
 func TestDcmtkMove(t *testing.T) {
 	dest := peertest.StartStorescp(t, "STORESCP")
-	tree := dicomtest.NewTree(11, 10)
+	tree := scp.NewTree(11, 10)
 	study := tree.Studies[2]
-	s := dicomtest.Start(t, dicomtest.Config{Tree: tree, MoveDestinations: map[string]string{
+	s := dicomtest.Start(t, scp.Config{Tree: tree, MoveDestinations: map[string]string{
 		"STORESCP": net.JoinHostPort("127.0.0.1", strconv.Itoa(dest.Port)),
 	}})
 	host, port := hostPort(t, s)

@@ -1,4 +1,4 @@
-package dicomtest
+package scp
 
 import (
 	"context"
@@ -29,7 +29,7 @@ type assoc struct {
 
 // errStop ends an association without a word more: it was aborted, released,
 // or the connection failed.
-var errStop = errors.New("dicomtest: association ended")
+var errStop = errors.New("scp: association ended")
 
 func (s *Server) handle(raw net.Conn) {
 	s.st.connections.Add(1)

@@ -1,4 +1,4 @@
-package dicomtest_test
+package scp_test
 
 import (
 	"context"
@@ -13,6 +13,7 @@ import (
 	"github.com/pacswatch/pacswatch/internal/dicom"
 	"github.com/pacswatch/pacswatch/internal/dicom/dicomtest"
 	"github.com/pacswatch/pacswatch/internal/dicom/dimse"
+	"github.com/pacswatch/pacswatch/internal/dicom/scp"
 	"github.com/pacswatch/pacswatch/internal/dicom/ul"
 )
 
@@ -26,7 +27,7 @@ func testCtx(t *testing.T) context.Context {
 
 // dial associates with s as our own client does, with the contexts of
 // dimse.ProposeGet; edit may change the configuration first.
-func dial(t *testing.T, s *dicomtest.Server, edit func(*ul.Config)) (*ul.Assoc, error) {
+func dial(t *testing.T, s *scp.Server, edit func(*ul.Config)) (*ul.Assoc, error) {
 	t.Helper()
 	contexts, roles := dimse.ProposeGet()
 	cfg := ul.Config{CalledAE: "DICOMTEST", Contexts: contexts, Roles: roles}
@@ -36,7 +37,7 @@ func dial(t *testing.T, s *dicomtest.Server, edit func(*ul.Config)) (*ul.Assoc, 
 	return ul.Dial(testCtx(t), s.Addr(), cfg)
 }
 
-func mustDial(t *testing.T, s *dicomtest.Server, edit func(*ul.Config)) *ul.Assoc {
+func mustDial(t *testing.T, s *scp.Server, edit func(*ul.Config)) *ul.Assoc {
 	t.Helper()
 	a, err := dial(t, s, edit)
 	if err != nil {
@@ -91,7 +92,7 @@ func strs(list []dicom.Dataset, tag dicom.Tag) []string {
 }
 
 func TestEcho(t *testing.T) {
-	s := dicomtest.Start(t, dicomtest.Config{})
+	s := dicomtest.Start(t, scp.Config{})
 	a := mustDial(t, s, nil)
 	status, err := dimse.Echo(testCtx(t), a)
 	if err != nil || status != dimse.Success {
@@ -101,19 +102,19 @@ func TestEcho(t *testing.T) {
 		t.Fatalf("release: %v", err)
 	}
 	info := a.Info()
-	if info.PeerImplementationClassUID != dicomtest.ImplementationClassUID || info.PeerImplementationVersion != dicomtest.ImplementationVersionName {
+	if info.PeerImplementationClassUID != scp.ImplementationClassUID || info.PeerImplementationVersion != scp.ImplementationVersionName {
 		t.Errorf("peer identity %q %q, want dicomtest's", info.PeerImplementationClassUID, info.PeerImplementationVersion)
 	}
 	waitIdle(t, s)
 	got := s.Stats()
-	want := dicomtest.Stats{Connections: 1, Associations: 1, Echo: 1}
+	want := scp.Stats{Connections: 1, Associations: 1, Echo: 1}
 	if got != want {
 		t.Errorf("stats = %+v, want %+v", got, want)
 	}
 }
 
 // waitIdle waits until s serves no connection.
-func waitIdle(t *testing.T, s *dicomtest.Server) {
+func waitIdle(t *testing.T, s *scp.Server) {
 	t.Helper()
 	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
 		if s.Stats().Active == 0 {
@@ -124,7 +125,7 @@ func waitIdle(t *testing.T, s *dicomtest.Server) {
 }
 
 func TestIdentityAndMaxPDU(t *testing.T) {
-	s := dicomtest.Start(t, dicomtest.Config{
+	s := dicomtest.Start(t, scp.Config{
 		ImplementationClassUID: "1.2.3.4", ImplementationVersionName: "OTHER_1", MaxPDU: 4096,
 	})
 	a := mustDial(t, s, nil)
@@ -139,20 +140,20 @@ func TestIdentityAndMaxPDU(t *testing.T) {
 func TestAEPolicy(t *testing.T) {
 	for _, tc := range []struct {
 		name            string
-		cfg             dicomtest.Config
+		cfg             scp.Config
 		called, calling string
 		want            *ul.AAssociateRJ // nil: accepted
 	}{
-		{"open", dicomtest.Config{}, "ANYTHING", "ANYONE", nil},
-		{"called ok", dicomtest.Config{CheckCalled: true, AETitle: "PACS"}, "PACS", "ANYONE", nil},
-		{"called wrong", dicomtest.Config{CheckCalled: true, AETitle: "PACS"}, "pacs", "ANYONE", &ul.AAssociateRJ{Result: 1, Source: 1, Reason: 7}},
-		{"calling ok", dicomtest.Config{AllowedCalling: []string{"A", "B"}}, "X", "B", nil},
-		{"calling wrong", dicomtest.Config{AllowedCalling: []string{"A", "B"}}, "X", "C", &ul.AAssociateRJ{Result: 1, Source: 1, Reason: 3}},
-		{"called checked first", dicomtest.Config{CheckCalled: true, AETitle: "PACS", AllowedCalling: []string{"A"}}, "X", "C",
+		{"open", scp.Config{}, "ANYTHING", "ANYONE", nil},
+		{"called ok", scp.Config{CheckCalled: true, AETitle: "PACS"}, "PACS", "ANYONE", nil},
+		{"called wrong", scp.Config{CheckCalled: true, AETitle: "PACS"}, "pacs", "ANYONE", &ul.AAssociateRJ{Result: 1, Source: 1, Reason: 7}},
+		{"calling ok", scp.Config{AllowedCalling: []string{"A", "B"}}, "X", "B", nil},
+		{"calling wrong", scp.Config{AllowedCalling: []string{"A", "B"}}, "X", "C", &ul.AAssociateRJ{Result: 1, Source: 1, Reason: 3}},
+		{"called checked first", scp.Config{CheckCalled: true, AETitle: "PACS", AllowedCalling: []string{"A"}}, "X", "C",
 			&ul.AAssociateRJ{Result: 1, Source: 1, Reason: 7}},
-		{"dcmqrscp-like calling refusal", dicomtest.Config{AllowedCalling: []string{"A"}, CallingReject: ul.AAssociateRJ{Result: 1, Source: 1, Reason: 7}},
+		{"dcmqrscp-like calling refusal", scp.Config{AllowedCalling: []string{"A"}, CallingReject: ul.AAssociateRJ{Result: 1, Source: 1, Reason: 7}},
 			"X", "C", &ul.AAssociateRJ{Result: 1, Source: 1, Reason: 7}},
-		{"transient refusal", dicomtest.Config{CheckCalled: true, CalledReject: ul.AAssociateRJ{Result: 2, Source: 3, Reason: 1}},
+		{"transient refusal", scp.Config{CheckCalled: true, CalledReject: ul.AAssociateRJ{Result: 2, Source: 3, Reason: 1}},
 			"X", "C", &ul.AAssociateRJ{Result: 2, Source: 3, Reason: 1}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -182,30 +183,30 @@ func TestAEPolicy(t *testing.T) {
 }
 
 // tree is a small hand-built archive for matching tests.
-func tree() *dicomtest.Tree {
-	inst := func(uids ...string) []dicomtest.Instance {
-		var out []dicomtest.Instance
+func tree() *scp.Tree {
+	inst := func(uids ...string) []scp.Instance {
+		var out []scp.Instance
 		for _, u := range uids {
-			out = append(out, dicomtest.Instance{SOPUID: u, SOPClassUID: "1.2.840.10008.5.1.4.1.1.2"})
+			out = append(out, scp.Instance{SOPUID: u, SOPClassUID: "1.2.840.10008.5.1.4.1.1.2"})
 		}
 		return out
 	}
-	return &dicomtest.Tree{Studies: []dicomtest.Study{
-		{UID: "1.1", Date: "20150101", PatientName: "FAKE^ANN", PatientID: "P1", Series: []dicomtest.Series{
+	return &scp.Tree{Studies: []scp.Study{
+		{UID: "1.1", Date: "20150101", PatientName: "FAKE^ANN", PatientID: "P1", Series: []scp.Series{
 			{UID: "1.1.1", Modality: "CT", Instances: inst("1.1.1.1", "1.1.1.2")},
 			{UID: "1.1.2", Modality: "SR", Instances: inst("1.1.2.1")},
 		}},
-		{UID: "1.2", Date: "20200615", PatientName: "FAKE^BOB", PatientID: "P2", Series: []dicomtest.Series{
+		{UID: "1.2", Date: "20200615", PatientName: "FAKE^BOB", PatientID: "P2", Series: []scp.Series{
 			{UID: "1.2.1", Modality: "MR", Instances: inst("1.2.1.1")},
 		}},
-		{UID: "1.3", Date: "20241231", PatientName: "FAKE^ANN", PatientID: "P1", Series: []dicomtest.Series{
+		{UID: "1.3", Date: "20241231", PatientName: "FAKE^ANN", PatientID: "P1", Series: []scp.Series{
 			{UID: "1.3.1", Modality: "CT", Instances: inst("1.3.1.1", "1.3.1.2", "1.3.1.3")},
 		}},
 	}}
 }
 
 func TestFindMatching(t *testing.T) {
-	s := dicomtest.Start(t, dicomtest.Config{Tree: tree()})
+	s := dicomtest.Start(t, scp.Config{Tree: tree()})
 	a := mustDial(t, s, nil)
 	for _, tc := range []struct {
 		name  string
@@ -253,7 +254,7 @@ func TestFindMatching(t *testing.T) {
 }
 
 func TestFindFailures(t *testing.T) {
-	s := dicomtest.Start(t, dicomtest.Config{Tree: tree()})
+	s := dicomtest.Start(t, scp.Config{Tree: tree()})
 	a := mustDial(t, s, nil)
 	for _, tc := range []struct {
 		name  string
@@ -286,23 +287,23 @@ func TestFindKeys(t *testing.T) {
 		dicom.NumberOfStudyRelatedInstances, dicom.RetrieveAETitle, dicom.AccessionNumber, dicom.Modality)
 	for _, tc := range []struct {
 		name  string
-		cfg   dicomtest.Config
+		cfg   scp.Config
 		model string
 		id    dicom.Dataset
 		want  map[dicom.Tag]string
 	}{
-		{"dcmqrscp-like", dicomtest.Config{}, dimse.StudyRootFind, study, map[dicom.Tag]string{
+		{"dcmqrscp-like", scp.Config{}, dimse.StudyRootFind, study, map[dicom.Tag]string{
 			dicom.QueryRetrieveLevel: "STUDY", dicom.StudyInstanceUID: "1.1", dicom.StudyDate: "20150101", dicom.RetrieveAETitle: "DICOMTEST",
 		}},
-		{"orthanc-like", dicomtest.Config{ComputedCounts: true, Chatty: true, AETitle: "ORTHANC"}, dimse.StudyRootFind, study, map[dicom.Tag]string{
+		{"orthanc-like", scp.Config{ComputedCounts: true, Chatty: true, AETitle: "ORTHANC"}, dimse.StudyRootFind, study, map[dicom.Tag]string{
 			dicom.QueryRetrieveLevel: "STUDY", dicom.StudyInstanceUID: "1.1", dicom.StudyDate: "20150101", dicom.RetrieveAETitle: "ORTHANC",
 			dicom.ModalitiesInStudy: `CT\SR`, dicom.NumberOfStudyRelatedSeries: "2", dicom.NumberOfStudyRelatedInstances: "3",
 			dicom.SpecificCharacterSet: "ISO_IR 100", dicom.InstitutionName: "FAKE INSTITUTION", dicom.PatientName: "FAKE^ANN",
 		}},
-		{"series counts", dicomtest.Config{ComputedCounts: true}, dimse.StudyRootFind,
+		{"series counts", scp.Config{ComputedCounts: true}, dimse.StudyRootFind,
 			identifier("SERIES", dicom.SeriesInstanceUID, "1.3.1", dicom.NumberOfSeriesRelatedInstances, dicom.NumberOfStudyRelatedInstances),
 			map[dicom.Tag]string{dicom.QueryRetrieveLevel: "SERIES", dicom.SeriesInstanceUID: "1.3.1", dicom.NumberOfSeriesRelatedInstances: "3"}},
-		{"patient counts", dicomtest.Config{ComputedCounts: true}, dimse.PatientRootFind,
+		{"patient counts", scp.Config{ComputedCounts: true}, dimse.PatientRootFind,
 			identifier("PATIENT", dicom.PatientID, "P1", dicom.NumberOfPatientRelatedStudies, dicom.StudyInstanceUID),
 			map[dicom.Tag]string{dicom.QueryRetrieveLevel: "PATIENT", dicom.PatientID: "P1", dicom.NumberOfPatientRelatedStudies: "2"}},
 	} {
@@ -328,7 +329,7 @@ func TestFindKeys(t *testing.T) {
 // TestFindChattyDropped proves that an allow-list client never sees Chatty's
 // unrequested patient data.
 func TestFindChattyDropped(t *testing.T) {
-	s := dicomtest.Start(t, dicomtest.Config{Tree: dicomtest.NewTree(1, 20), Chatty: true, ComputedCounts: true})
+	s := dicomtest.Start(t, scp.Config{Tree: scp.NewTree(1, 20), Chatty: true, ComputedCounts: true})
 	a := mustDial(t, s, nil)
 	allow := dimse.AllowTags(dicom.QueryRetrieveLevel, dicom.StudyInstanceUID, dicom.NumberOfStudyRelatedInstances)
 	n := 0
@@ -364,7 +365,7 @@ func TestFindLimitAndTransferSyntaxes(t *testing.T) {
 		{"limit above", dicom.ImplicitVRLittleEndian, 70, 50},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			s := dicomtest.Start(t, dicomtest.Config{Tree: dicomtest.NewVirtualTree(3, 50), LimitFind: tc.limit})
+			s := dicomtest.Start(t, scp.Config{Tree: scp.NewVirtualTree(3, 50), LimitFind: tc.limit})
 			a := mustDial(t, s, func(c *ul.Config) {
 				c.Contexts = []ul.ContextProposal{{AbstractSyntax: dimse.StudyRootFind, TransferSyntaxes: []string{tc.ts}}}
 				c.Roles = nil
@@ -376,7 +377,7 @@ func TestFindLimitAndTransferSyntaxes(t *testing.T) {
 			if status != dimse.Success || len(got) != tc.want {
 				t.Fatalf("C-FIND = %d responses, %v; want %d, success", len(got), status, tc.want)
 			}
-			tr := dicomtest.NewTree(3, 50)
+			tr := scp.NewTree(3, 50)
 			for i, ds := range got {
 				if uid, _ := ds.String(dicom.StudyInstanceUID); uid != tr.Studies[i].UID {
 					t.Fatalf("response %d: study %q, want %q", i, uid, tr.Studies[i].UID)
@@ -387,7 +388,7 @@ func TestFindLimitAndTransferSyntaxes(t *testing.T) {
 }
 
 func TestFindCancel(t *testing.T) {
-	s := dicomtest.Start(t, dicomtest.Config{Tree: dicomtest.NewVirtualTree(1, 100000)})
+	s := dicomtest.Start(t, scp.Config{Tree: scp.NewVirtualTree(1, 100000)})
 	a := mustDial(t, s, nil)
 	n := 0
 	status, err := dimse.Find(testCtx(t), a, dimse.StudyRootFind, identifier("STUDY", dicom.StudyInstanceUID), dimse.FindOptions{},
@@ -413,7 +414,7 @@ func TestFindCancel(t *testing.T) {
 
 func TestGet(t *testing.T) {
 	tr := tree()
-	s := dicomtest.Start(t, dicomtest.Config{Tree: tr})
+	s := dicomtest.Start(t, scp.Config{Tree: tr})
 	for _, tc := range []struct {
 		name string
 		id   dicom.Dataset
@@ -471,7 +472,7 @@ func subOps(o dimse.SubOps) string {
 }
 
 func TestGetFailures(t *testing.T) {
-	s := dicomtest.Start(t, dicomtest.Config{Tree: tree()})
+	s := dicomtest.Start(t, scp.Config{Tree: tree()})
 	t.Run("store refused", func(t *testing.T) {
 		a := mustDial(t, s, nil)
 		n := 0
@@ -505,8 +506,8 @@ func TestGetFailures(t *testing.T) {
 }
 
 func TestMove(t *testing.T) {
-	dest := dicomtest.Start(t, dicomtest.Config{AETitle: "DEST", CheckCalled: true, AllowedCalling: []string{"SOURCE"}})
-	src := dicomtest.Start(t, dicomtest.Config{AETitle: "SOURCE", Tree: tree(), MoveDestinations: map[string]string{
+	dest := dicomtest.Start(t, scp.Config{AETitle: "DEST", CheckCalled: true, AllowedCalling: []string{"SOURCE"}})
+	src := dicomtest.Start(t, scp.Config{AETitle: "SOURCE", Tree: tree(), MoveDestinations: map[string]string{
 		"DEST": dest.Addr(), "GONE": "127.0.0.1:1",
 	}})
 	for _, tc := range []struct {
@@ -546,7 +547,7 @@ func TestMove(t *testing.T) {
 }
 
 func TestStore(t *testing.T) {
-	s := dicomtest.Start(t, dicomtest.Config{})
+	s := dicomtest.Start(t, scp.Config{})
 	a := mustDial(t, s, nil)
 	pc, ok := a.Context("1.2.840.10008.5.1.4.1.1.2")
 	if !ok {
@@ -567,12 +568,12 @@ func TestStore(t *testing.T) {
 }
 
 func TestRefusal(t *testing.T) {
-	refused := dicomtest.Services{Echo: true, Find: true, Get: true, Move: true}
+	refused := scp.Services{Echo: true, Find: true, Get: true, Move: true}
 	for _, tc := range []struct {
-		refusal dicomtest.Refusal
+		refusal scp.Refusal
 		check   func(t *testing.T, a *ul.Assoc, err error)
 	}{
-		{dicomtest.RefuseAbort, func(t *testing.T, a *ul.Assoc, err error) {
+		{scp.RefuseAbort, func(t *testing.T, a *ul.Assoc, err error) {
 			if err != nil {
 				t.Fatalf("associate: %v", err)
 			}
@@ -582,7 +583,7 @@ func TestRefusal(t *testing.T) {
 				t.Errorf("C-FIND = %v, want an A-ABORT", err)
 			}
 		}},
-		{dicomtest.RefuseStatus, func(t *testing.T, a *ul.Assoc, err error) {
+		{scp.RefuseStatus, func(t *testing.T, a *ul.Assoc, err error) {
 			if err != nil {
 				t.Fatalf("associate: %v", err)
 			}
@@ -605,7 +606,7 @@ func TestRefusal(t *testing.T) {
 				}
 			}
 		}},
-		{dicomtest.RefuseContext, func(t *testing.T, a *ul.Assoc, err error) {
+		{scp.RefuseContext, func(t *testing.T, a *ul.Assoc, err error) {
 			if err != nil {
 				t.Fatalf("associate: %v", err)
 			}
@@ -627,7 +628,7 @@ func TestRefusal(t *testing.T) {
 		}},
 	} {
 		t.Run(tc.refusal.String(), func(t *testing.T) {
-			s := dicomtest.Start(t, dicomtest.Config{Refused: refused, Refusal: tc.refusal})
+			s := dicomtest.Start(t, scp.Config{Refused: refused, Refusal: tc.refusal})
 			a, err := dial(t, s, nil)
 			tc.check(t, a, err)
 		})
@@ -636,7 +637,7 @@ func TestRefusal(t *testing.T) {
 
 func TestLatency(t *testing.T) {
 	const latency = 150 * time.Millisecond
-	s := dicomtest.Start(t, dicomtest.Config{Latency: latency})
+	s := dicomtest.Start(t, scp.Config{Latency: latency})
 	start := time.Now()
 	a := mustDial(t, s, nil)
 	if _, err := dimse.Echo(testCtx(t), a); err != nil {
@@ -654,7 +655,7 @@ func TestServeListener(t *testing.T) {
 	if err != nil {
 		t.Skipf("127.0.0.2 unavailable: %v", err)
 	}
-	s := dicomtest.New(dicomtest.Config{})
+	s := scp.New(scp.Config{})
 	ctx, cancel := context.WithCancel(context.Background())
 	errc := make(chan error, 1)
 	go func() { errc <- s.Serve(ctx, l) }()
@@ -668,8 +669,8 @@ func TestServeListener(t *testing.T) {
 	if status, err := dimse.Echo(testCtx(t), a); err != nil || status != dimse.Success {
 		t.Fatalf("C-ECHO = %v, %v", status, err)
 	}
-	if err := s.Serve(ctx, l); !errors.Is(err, dicomtest.ErrServing) {
-		t.Errorf("second Serve = %v, want %v", err, dicomtest.ErrServing)
+	if err := s.Serve(ctx, l); !errors.Is(err, scp.ErrServing) {
+		t.Errorf("second Serve = %v, want %v", err, scp.ErrServing)
 	}
 	cancel() // with the association still open
 	select {
@@ -695,7 +696,7 @@ func TestServeListener(t *testing.T) {
 // TestCloseEndsConnections closes a server while clients hold idle
 // associations and a streaming C-FIND.
 func TestCloseEndsConnections(t *testing.T) {
-	s := dicomtest.New(dicomtest.Config{Tree: dicomtest.NewVirtualTree(1, 1_000_000), Timeout: time.Hour})
+	s := scp.New(scp.Config{Tree: scp.NewVirtualTree(1, 1_000_000), Timeout: time.Hour})
 	go s.Serve(context.Background(), listen(t))
 	for s.Addr() == "" {
 		time.Sleep(time.Millisecond)

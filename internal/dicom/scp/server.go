@@ -1,16 +1,17 @@
-// Package dicomtest runs an in-process DICOM SCP for tests, benchmarks and
-// the simulator: an acceptor of the Upper Layer of PS3.8 with an AE title
-// policy, the Verification service and the Query/Retrieve services of PS3.4
-// Annex C (C-FIND, C-GET and C-MOVE in the Patient Root and Study Root
-// information models, with C-CANCEL), a C-STORE SCP that discards what it
-// receives, DICOM TLS (PS3.15 Annex B.1), and hostile personalities that
-// break the protocol on purpose. Its archive is a Tree of synthetic studies:
-// it holds no real patient data.
+// Package scp is pacswatch's DICOM SCP: an acceptor of the Upper Layer of
+// PS3.8 with an AE title policy, the Verification service and the
+// Query/Retrieve services of PS3.4 Annex C (C-FIND, C-GET and C-MOVE in the
+// Patient Root and Study Root information models, with C-CANCEL), a C-STORE
+// SCP that discards what it receives, DICOM TLS (PS3.15 Annex B.1), and
+// hostile personalities that break the protocol on purpose. Its archive is a
+// Tree of synthetic studies: it holds no real patient data.
 //
-// A Server serves one net.Listener with a single accept loop and one
-// goroutine per open connection, so that thousands of idle servers fit in
-// one process.
-package dicomtest
+// The simulator (package sim) runs fleets of these servers, and tests run
+// them through package dicomtest, a thin wrapper that ties a Server to a
+// test's lifetime. A Server serves one net.Listener with a single accept loop
+// and one goroutine per open connection, so that thousands of idle servers
+// fit in one process.
+package scp
 
 import (
 	"context"
@@ -20,7 +21,6 @@ import (
 	"net"
 	"sync"
 	"sync/atomic"
-	"testing"
 	"time"
 
 	"github.com/pacswatch/pacswatch/internal/dicom/ul"
@@ -30,9 +30,11 @@ import (
 const (
 	DefaultAETitle = "DICOMTEST"
 	DefaultTimeout = 30 * time.Second
-	// ImplementationClassUID and ImplementationVersionName identify
-	// dicomtest on the wire unless Config says otherwise (PS3.7 §D.3.3.2):
-	// a "2.25." UID (PS3.5 §B.2) of its own, not pacswatch's.
+	// ImplementationClassUID and ImplementationVersionName identify the
+	// server on the wire unless Config says otherwise (PS3.7 §D.3.3.2): a
+	// "2.25." UID (PS3.5 §B.2) of its own, not pacswatch's scanner's. The
+	// values are those of the server's first home, package dicomtest, kept
+	// so that simulated fleets answer as before.
 	ImplementationClassUID    = "2.25.202402412705105995942044161209944175494"
 	ImplementationVersionName = "DICOMTEST"
 )
@@ -172,7 +174,7 @@ type Server struct {
 }
 
 // ErrServing reports a second call to Serve.
-var ErrServing = errors.New("dicomtest: server already serving")
+var ErrServing = errors.New("scp: server already serving")
 
 // New returns a server with cfg's defaults filled in; Serve starts it.
 func New(cfg Config) *Server {
@@ -202,29 +204,6 @@ func New(cfg Config) *Server {
 	}
 	s := &Server{cfg: cfg}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
-	return s
-}
-
-// Start starts a server for cfg on 127.0.0.1 with a port of the system's
-// choosing, and closes it when the test ends.
-func Start(t testing.TB, cfg Config) *Server {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatalf("dicomtest: listen: %v", err)
-	}
-	s := New(cfg)
-	s.mu.Lock()
-	s.ln = l // so that Addr answers at once
-	s.mu.Unlock()
-	errc := make(chan error, 1)
-	go func() { errc <- s.Serve(context.Background(), l) }()
-	t.Cleanup(func() {
-		s.Close()
-		if err := <-errc; err != nil {
-			t.Errorf("dicomtest: %v", err)
-		}
-	})
 	return s
 }
 
@@ -258,7 +237,7 @@ func (s *Server) Serve(ctx context.Context, l net.Listener) error {
 				return nil
 			}
 			if errors.Is(err, net.ErrClosed) {
-				return fmt.Errorf("dicomtest: accept: %w", err)
+				return fmt.Errorf("scp: accept: %w", err)
 			}
 			// Out of file descriptors and the like: wait and retry.
 			backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
@@ -274,6 +253,20 @@ func (s *Server) Serve(ctx context.Context, l net.Listener) error {
 		}
 		go s.handle(nc)
 	}
+}
+
+// Start serves l as Serve does, in a goroutine of its own, and returns at
+// once: Addr answers l's address from then on. The channel receives Serve's
+// result once the server has ended.
+func (s *Server) Start(ctx context.Context, l net.Listener) <-chan error {
+	s.mu.Lock()
+	if s.ln == nil {
+		s.ln = l
+	}
+	s.mu.Unlock()
+	errc := make(chan error, 1)
+	go func() { errc <- s.Serve(ctx, l) }()
+	return errc
 }
 
 // track registers a connection for Close to close; handler says it is

@@ -1,4 +1,4 @@
-package dicomtest_test
+package scp_test
 
 import (
 	"context"
@@ -13,6 +13,7 @@ import (
 	"github.com/pacswatch/pacswatch/internal/dicom"
 	"github.com/pacswatch/pacswatch/internal/dicom/dicomtest"
 	"github.com/pacswatch/pacswatch/internal/dicom/dimse"
+	"github.com/pacswatch/pacswatch/internal/dicom/scp"
 	"github.com/pacswatch/pacswatch/internal/dicom/ul"
 )
 
@@ -33,7 +34,7 @@ func TestHostile(t *testing.T) {
 		t.Cleanup(cancel)
 		return ctx
 	}
-	associate := func(t *testing.T, s *dicomtest.Server, ctx context.Context) (*ul.Assoc, error) {
+	associate := func(t *testing.T, s *scp.Server, ctx context.Context) (*ul.Assoc, error) {
 		contexts, roles := dimse.ProposeGet()
 		a, err := ul.Dial(ctx, s.Addr(), ul.Config{CalledAE: "ANY", Contexts: contexts, Roles: roles})
 		if err == nil {
@@ -42,8 +43,8 @@ func TestHostile(t *testing.T) {
 		return a, err
 	}
 	// dialErr associates and checks the error.
-	dialErr := func(want func(error) bool, wantText string) func(*testing.T, *dicomtest.Server) {
-		return func(t *testing.T, s *dicomtest.Server) {
+	dialErr := func(want func(error) bool, wantText string) func(*testing.T, *scp.Server) {
+		return func(t *testing.T, s *scp.Server) {
 			a, err := associate(t, s, short(t))
 			if err == nil {
 				a.Close()
@@ -56,34 +57,34 @@ func TestHostile(t *testing.T) {
 	is := func(target error) func(error) bool { return func(err error) bool { return errors.Is(err, target) } }
 
 	for _, tc := range []struct {
-		h     dicomtest.Hostile
-		check func(*testing.T, *dicomtest.Server)
+		h     scp.Hostile
+		check func(*testing.T, *scp.Server)
 	}{
-		{dicomtest.SilentAfterConnect, dialErr(isTimeout, "a timeout")},
-		{dicomtest.CloseOnConnect, dialErr(func(err error) bool {
+		{scp.SilentAfterConnect, dialErr(isTimeout, "a timeout")},
+		{scp.CloseOnConnect, dialErr(func(err error) bool {
 			return errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE)
 		}, "the connection's end")},
-		{dicomtest.NotDICOM, dialErr(is(ul.ErrUnknownPDUType), "unknown PDU type")},
-		{dicomtest.SSHBanner, dialErr(is(ul.ErrUnknownPDUType), "unknown PDU type")},
-		{dicomtest.AbortOnConnect, dialErr(func(err error) bool { return isAbort(err, 2) }, "an A-ABORT")},
-		{dicomtest.AbortAfterRQ, dialErr(func(err error) bool { return isAbort(err, 2) }, "an A-ABORT")},
-		{dicomtest.SilentMidPDU, dialErr(isTimeout, "a timeout")},
-		{dicomtest.HugeLength, dialErr(is(ul.ErrPDUTooLarge), "pdu too large")},
-		{dicomtest.ShortLength, dialErr(is(ul.ErrMalformed), "malformed")},
-		{dicomtest.UnknownPDUType, dialErr(is(ul.ErrUnknownPDUType), "unknown PDU type")},
-		{dicomtest.EvenContextID, dialErr(is(ul.ErrMalformed), "malformed")},
-		{dicomtest.InvalidReject, dialErr(func(err error) bool {
+		{scp.NotDICOM, dialErr(is(ul.ErrUnknownPDUType), "unknown PDU type")},
+		{scp.SSHBanner, dialErr(is(ul.ErrUnknownPDUType), "unknown PDU type")},
+		{scp.AbortOnConnect, dialErr(func(err error) bool { return isAbort(err, 2) }, "an A-ABORT")},
+		{scp.AbortAfterRQ, dialErr(func(err error) bool { return isAbort(err, 2) }, "an A-ABORT")},
+		{scp.SilentMidPDU, dialErr(isTimeout, "a timeout")},
+		{scp.HugeLength, dialErr(is(ul.ErrPDUTooLarge), "pdu too large")},
+		{scp.ShortLength, dialErr(is(ul.ErrMalformed), "malformed")},
+		{scp.UnknownPDUType, dialErr(is(ul.ErrUnknownPDUType), "unknown PDU type")},
+		{scp.EvenContextID, dialErr(is(ul.ErrMalformed), "malformed")},
+		{scp.InvalidReject, dialErr(func(err error) bool {
 			var rj *ul.RejectedError
 			return errors.As(err, &rj) && rj.RJ == ul.AAssociateRJ{Result: 7, Source: 9, Reason: 42} && strings.Contains(rj.RJ.Meaning(), "unknown")
 		}, "rejection 7/9/42")},
-		{dicomtest.Trickle, func(t *testing.T, s *dicomtest.Server) {
+		{scp.Trickle, func(t *testing.T, s *scp.Server) {
 			ctx, cancel := context.WithTimeout(context.Background(), 1500*time.Millisecond)
 			defer cancel()
 			if _, err := associate(t, s, ctx); !isTimeout(err) {
 				t.Errorf("associate = %v, want a timeout", err)
 			}
 		}},
-		{dicomtest.InvalidResult, func(t *testing.T, s *dicomtest.Server) {
+		{scp.InvalidResult, func(t *testing.T, s *scp.Server) {
 			a, err := associate(t, s, short(t))
 			if err != nil {
 				t.Fatalf("associate: %v", err)
@@ -104,7 +105,7 @@ func TestHostile(t *testing.T) {
 				t.Errorf("release: %v", err)
 			}
 		}},
-		{dicomtest.AbortAfterEcho, func(t *testing.T, s *dicomtest.Server) {
+		{scp.AbortAfterEcho, func(t *testing.T, s *scp.Server) {
 			a, err := associate(t, s, short(t))
 			if err != nil {
 				t.Fatalf("associate: %v", err)
@@ -113,7 +114,7 @@ func TestHostile(t *testing.T) {
 				t.Errorf("C-ECHO = %v, want an A-ABORT", err)
 			}
 		}},
-		{dicomtest.AbortMidFind, func(t *testing.T, s *dicomtest.Server) {
+		{scp.AbortMidFind, func(t *testing.T, s *scp.Server) {
 			a, err := associate(t, s, short(t))
 			if err != nil {
 				t.Fatalf("associate: %v", err)
@@ -125,7 +126,7 @@ func TestHostile(t *testing.T) {
 				t.Errorf("C-FIND = %d responses, %v; want 3, an A-ABORT", n, err)
 			}
 		}},
-		{dicomtest.EndlessPending, func(t *testing.T, s *dicomtest.Server) {
+		{scp.EndlessPending, func(t *testing.T, s *scp.Server) {
 			a, err := associate(t, s, short(t))
 			if err != nil {
 				t.Fatalf("associate: %v", err)
@@ -142,7 +143,7 @@ func TestHostile(t *testing.T) {
 				t.Errorf("C-FIND = %d responses, %v; want 100, %v", n, err, dimse.ErrTooManyResponses)
 			}
 		}},
-		{dicomtest.HugePDataLength, func(t *testing.T, s *dicomtest.Server) {
+		{scp.HugePDataLength, func(t *testing.T, s *scp.Server) {
 			a, err := associate(t, s, short(t))
 			if err != nil {
 				t.Fatalf("associate: %v", err)
@@ -151,7 +152,7 @@ func TestHostile(t *testing.T) {
 				t.Errorf("C-ECHO = %v, want %v", err, ul.ErrPDUTooLarge)
 			}
 		}},
-		{dicomtest.NoReleaseReply, func(t *testing.T, s *dicomtest.Server) {
+		{scp.NoReleaseReply, func(t *testing.T, s *scp.Server) {
 			a, err := associate(t, s, short(t))
 			if err != nil {
 				t.Fatalf("associate: %v", err)
@@ -165,7 +166,7 @@ func TestHostile(t *testing.T) {
 		}},
 	} {
 		t.Run(tc.h.String(), func(t *testing.T) {
-			s := dicomtest.Start(t, dicomtest.Config{Hostile: tc.h, Tree: dicomtest.NewTree(1, 10)})
+			s := dicomtest.Start(t, scp.Config{Hostile: tc.h, Tree: scp.NewTree(1, 10)})
 			tc.check(t, s)
 			waitIdle(t, s) // the handler ended when the client went away
 			if s.Stats().Connections == 0 {
@@ -177,14 +178,14 @@ func TestHostile(t *testing.T) {
 
 func TestHostileString(t *testing.T) {
 	seen := map[string]bool{}
-	for h := dicomtest.HostileNone; h <= dicomtest.NoReleaseReply; h++ {
+	for h := scp.HostileNone; h <= scp.NoReleaseReply; h++ {
 		s := h.String()
 		if seen[s] || strings.HasPrefix(s, "Hostile(") {
 			t.Errorf("Hostile(%d).String() = %q: duplicate or unnamed", int(h), s)
 		}
 		seen[s] = true
 	}
-	if got, want := dicomtest.Hostile(99).String(), "Hostile(99)"; got != want {
+	if got, want := scp.Hostile(99).String(), "Hostile(99)"; got != want {
 		t.Errorf("String() = %q, want %q", got, want)
 	}
 }
@@ -192,9 +193,9 @@ func TestHostileString(t *testing.T) {
 // TestHostileClose closes hostile servers while their clients still hold the
 // connection: no handler outlives Close.
 func TestHostileClose(t *testing.T) {
-	for _, h := range []dicomtest.Hostile{dicomtest.SilentAfterConnect, dicomtest.Trickle, dicomtest.EndlessPending, dicomtest.NoReleaseReply} {
+	for _, h := range []scp.Hostile{scp.SilentAfterConnect, scp.Trickle, scp.EndlessPending, scp.NoReleaseReply} {
 		t.Run(h.String(), func(t *testing.T) {
-			s := dicomtest.New(dicomtest.Config{Hostile: h, Timeout: time.Hour})
+			s := scp.New(scp.Config{Hostile: h, Timeout: time.Hour})
 			ln := listen(t)
 			go s.Serve(context.Background(), ln)
 			for s.Addr() == "" {
