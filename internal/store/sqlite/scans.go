@@ -12,7 +12,22 @@ import (
 	"github.com/pacswatch/pacswatch/internal/store"
 )
 
-const scanColumns = `id, name, started, finished, targets, settings, total, seed, shard, done`
+// scanColumns are the columns scanScan reads, as of schema version 2.
+const scanColumns = `id, name, started, finished, targets, settings, total, seed, shard, done,
+	excluded, space_digest, exclusions`
+
+// scanColumnsV1 reads a version 1 database (OpenReadOnly only): the columns
+// version 2 added read as their defaults.
+const scanColumnsV1 = `id, name, started, finished, targets, settings, total, seed, shard, done,
+	0, '', '[]'`
+
+// scanColumns returns the columns scanScan reads in s's schema.
+func (s *Store) scanColumns() string {
+	if s.version < 2 {
+		return scanColumnsV1
+	}
+	return scanColumns
+}
 
 // CreateScan implements store.Store.
 func (s *Store) CreateScan(ctx context.Context, sc store.Scan) (store.Scan, error) {
@@ -27,6 +42,12 @@ func (s *Store) CreateScan(ctx context.Context, sc store.Scan) (store.Scan, erro
 	}
 	if len(sc.Settings) == 0 {
 		sc.Settings = nil
+	}
+	if len(sc.Exclusions) == 0 {
+		sc.Exclusions = nil
+	}
+	if err := s.writable("create scan"); err != nil {
+		return store.Scan{}, err
 	}
 	started, err := formatTime(sc.Started)
 	if err != nil {
@@ -44,6 +65,10 @@ func (s *Store) CreateScan(ctx context.Context, sc store.Scan) (store.Scan, erro
 		return store.Scan{}, fmt.Errorf("store: create scan: %w", err)
 	}
 	settings, err := json.Marshal(orEmptyMap(sc.Settings))
+	if err != nil {
+		return store.Scan{}, fmt.Errorf("store: create scan: %w", err)
+	}
+	exclusions, err := json.Marshal(orEmpty(sc.Exclusions))
 	if err != nil {
 		return store.Scan{}, fmt.Errorf("store: create scan: %w", err)
 	}
@@ -70,9 +95,11 @@ func (s *Store) CreateScan(ctx context.Context, sc store.Scan) (store.Scan, erro
 			}
 		}
 	}
-	res, err := tx.ExecContext(ctx, `INSERT INTO scans (seq, `+scanColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0)
-		ON CONFLICT (id) DO NOTHING`,
-		seq, sc.ID, sc.Name, started, finished, string(targets), string(settings), int64(sc.Total), int64(sc.Seed), sc.Shard)
+	res, err := tx.ExecContext(ctx, `INSERT INTO scans
+		(seq, id, name, started, finished, targets, settings, total, seed, shard, space_digest, exclusions)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING`,
+		seq, sc.ID, sc.Name, started, finished, string(targets), string(settings), int64(sc.Total), int64(sc.Seed), sc.Shard,
+		sc.SpaceDigest, string(exclusions))
 	if err != nil {
 		return store.Scan{}, fmt.Errorf("store: create scan %q: %w", sc.ID, err)
 	}
@@ -89,8 +116,11 @@ func (s *Store) CreateScan(ctx context.Context, sc store.Scan) (store.Scan, erro
 
 // Scan implements store.Store.
 func (s *Store) Scan(ctx context.Context, id string) (store.Scan, error) {
-	row := s.db.QueryRowContext(ctx, `SELECT `+scanColumns+` FROM scans WHERE id = ?`, id)
-	sc, err := scanScan(row)
+	var sc store.Scan
+	err := s.read(true, func(db *sql.DB) (err error) {
+		sc, err = scanScan(db.QueryRowContext(ctx, `SELECT `+s.scanColumns()+` FROM scans WHERE id = ?`, id))
+		return err
+	})
 	if errors.Is(err, sql.ErrNoRows) {
 		return store.Scan{}, fmt.Errorf("scan %q: %w", id, store.ErrNotFound)
 	}
@@ -102,8 +132,11 @@ func (s *Store) Scan(ctx context.Context, id string) (store.Scan, error) {
 
 // LatestScan implements store.Store.
 func (s *Store) LatestScan(ctx context.Context) (store.Scan, error) {
-	row := s.db.QueryRowContext(ctx, `SELECT `+scanColumns+` FROM scans ORDER BY started DESC, seq DESC LIMIT 1`)
-	sc, err := scanScan(row)
+	var sc store.Scan
+	err := s.read(true, func(db *sql.DB) (err error) {
+		sc, err = scanScan(db.QueryRowContext(ctx, `SELECT `+s.scanColumns()+` FROM scans ORDER BY started DESC, seq DESC LIMIT 1`))
+		return err
+	})
 	if errors.Is(err, sql.ErrNoRows) {
 		return store.Scan{}, fmt.Errorf("latest scan: %w", store.ErrNotFound)
 	}
@@ -115,20 +148,24 @@ func (s *Store) LatestScan(ctx context.Context) (store.Scan, error) {
 
 // Scans implements store.Store.
 func (s *Store) Scans(ctx context.Context) ([]store.Scan, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT `+scanColumns+` FROM scans ORDER BY started, seq`)
-	if err != nil {
-		return nil, fmt.Errorf("store: list scans: %w", err)
-	}
-	defer rows.Close()
 	var scans []store.Scan
-	for rows.Next() {
-		sc, err := scanScan(rows)
+	err := s.read(true, func(db *sql.DB) error {
+		scans = nil
+		rows, err := db.QueryContext(ctx, `SELECT `+s.scanColumns()+` FROM scans ORDER BY started, seq`)
 		if err != nil {
-			return nil, fmt.Errorf("store: list scans: %w", err)
+			return err
 		}
-		scans = append(scans, sc)
-	}
-	if err := rows.Err(); err != nil {
+		defer rows.Close()
+		for rows.Next() {
+			sc, err := scanScan(rows)
+			if err != nil {
+				return err
+			}
+			scans = append(scans, sc)
+		}
+		return rows.Err()
+	})
+	if err != nil {
 		return nil, fmt.Errorf("store: list scans: %w", err)
 	}
 	return scans, nil
@@ -136,6 +173,9 @@ func (s *Store) Scans(ctx context.Context) ([]store.Scan, error) {
 
 // FinishScan implements store.Store.
 func (s *Store) FinishScan(ctx context.Context, id string, end time.Time) error {
+	if err := s.writable("finish scan"); err != nil {
+		return err
+	}
 	finished, err := formatTime(end)
 	if err != nil {
 		return fmt.Errorf("store: finish scan %q: %w", id, err)
@@ -159,9 +199,12 @@ func scanScan(r interface{ Scan(...any) error }) (store.Scan, error) {
 		started           string
 		finished          sql.NullString
 		targets, settings []byte
+		exclusions        []byte
 		total, seed, done int64
+		excluded          int64
 	)
-	if err := r.Scan(&sc.ID, &sc.Name, &started, &finished, &targets, &settings, &total, &seed, &sc.Shard, &done); err != nil {
+	if err := r.Scan(&sc.ID, &sc.Name, &started, &finished, &targets, &settings, &total, &seed, &sc.Shard, &done,
+		&excluded, &sc.SpaceDigest, &exclusions); err != nil {
 		return store.Scan{}, err
 	}
 	var err error
@@ -179,13 +222,20 @@ func scanScan(r interface{ Scan(...any) error }) (store.Scan, error) {
 	if err := json.Unmarshal(settings, &sc.Settings); err != nil {
 		return store.Scan{}, fmt.Errorf("%w: scan %q settings: %v", store.ErrCorrupt, sc.ID, err)
 	}
+	if err := json.Unmarshal(exclusions, &sc.Exclusions); err != nil {
+		return store.Scan{}, fmt.Errorf("%w: scan %q exclusions: %v", store.ErrCorrupt, sc.ID, err)
+	}
 	if len(sc.Targets) == 0 {
 		sc.Targets = nil
 	}
 	if len(sc.Settings) == 0 {
 		sc.Settings = nil
 	}
-	sc.Total, sc.Seed, sc.Progress.Done = uint64(total), uint64(seed), uint64(done)
+	if len(sc.Exclusions) == 0 {
+		sc.Exclusions = nil
+	}
+	sc.Total, sc.Seed = uint64(total), uint64(seed)
+	sc.Progress = store.Progress{Done: uint64(done), Excluded: uint64(excluded)}
 	return sc, nil
 }
 

@@ -39,25 +39,31 @@ const busyTimeout = 10 * time.Second
 //go:embed migrations/*.sql
 var migrationFS embed.FS
 
-// Store is a store.Store on one SQLite file.
+// Store is a store.Store on one SQLite file, opened with Open (read-write)
+// or OpenReadOnly.
 type Store struct {
-	db   *sql.DB
-	path string
+	db      *sql.DB   // the read-write handle; nil when opened read-only
+	ro      *readOnly // set when opened read-only
+	path    string    // as given, for messages
+	version int       // schema version: older ones are only read (OpenReadOnly)
 }
 
 var _ store.Store = (*Store)(nil)
 
 // Open opens the pacswatch database at path, creating it (and its schema)
 // if the file does not exist or is empty, and migrating an older schema.
-// A file that is not SQLite, or an SQLite database of another application,
-// gives an error wrapping store.ErrCorrupt; a file or directory that cannot
-// be written gives an error saying so.
+// A new file is created 0600: it holds the HMAC secret and a list of open
+// archives (SQLite gives its -wal and -shm files the same mode). A path
+// that is a symbolic link is refused. A file that is not SQLite, or an
+// SQLite database of another application, gives an error wrapping
+// store.ErrCorrupt; a file or directory that cannot be written gives an
+// error saying so.
 func Open(ctx context.Context, path string) (*Store, error) {
 	abs, err := filepath.Abs(path)
 	if err != nil {
 		return nil, fmt.Errorf("store: open %s: %w", path, err)
 	}
-	if err := checkFile(abs); err != nil {
+	if err := prepareFile(abs); err != nil {
 		return nil, err
 	}
 	q := url.Values{}
@@ -66,52 +72,86 @@ func Open(ctx context.Context, path string) (*Store, error) {
 	q.Add("_pragma", "journal_mode(WAL)")
 	q.Add("_pragma", "synchronous(NORMAL)")
 	q.Set("_txlock", "immediate") // writers take the lock at BEGIN: no upgrade deadlocks
-	dsn := "file:" + (&url.URL{Path: abs}).EscapedPath() + "?" + q.Encode()
 
-	db, err := sql.Open("sqlite", dsn)
+	db, err := sql.Open("sqlite", dsn(abs, q))
 	if err != nil {
 		return nil, fmt.Errorf("store: open %s: %w", path, err)
 	}
 	s := &Store{db: db, path: path}
-	if err := s.migrate(ctx); err != nil {
+	if s.version, err = s.migrate(ctx); err != nil {
 		db.Close()
 		return nil, s.openError(err)
 	}
 	return s, nil
 }
 
-// checkFile gives clear errors for what SQLite would report vaguely:
-// a missing directory, a directory, a file that is not SQLite.
-func checkFile(path string) error {
-	if _, err := os.Stat(filepath.Dir(path)); err != nil {
-		return fmt.Errorf("store: open %s: %w", path, err)
-	}
-	f, err := os.Open(path)
+// dsn is the driver's name for the file at abs with query q.
+func dsn(abs string, q url.Values) string {
+	return "file:" + (&url.URL{Path: abs}).EscapedPath() + "?" + q.Encode()
+}
+
+// prepareFile gives clear errors for what SQLite would report vaguely (a
+// missing directory, a directory, a file that is not SQLite), refuses a
+// symbolic link, and creates a missing file 0600.
+func prepareFile(path string) error {
+	fi, err := os.Lstat(path)
 	if errors.Is(err, fs.ErrNotExist) {
-		return nil // created on open
+		// O_EXCL: never through a symbolic link, even one made meanwhile.
+		f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
+		if err == nil {
+			return f.Close() // an empty file: SQLite makes it a new database
+		}
+		if !errors.Is(err, fs.ErrExist) {
+			return fmt.Errorf("store: create %s: %w", path, cause(err))
+		}
+		fi, err = os.Lstat(path) // made by another process meanwhile
 	}
 	if err != nil {
-		return fmt.Errorf("store: open %s: %w", path, err)
+		return fmt.Errorf("store: open %s: %w", path, cause(err))
+	}
+	if fi.Mode()&fs.ModeSymlink != 0 {
+		return fmt.Errorf("store: %s is a symbolic link: give the path of the store itself", path)
+	}
+	_, err = checkHeader(path)
+	return err
+}
+
+// checkHeader checks that path is a file that SQLite can open as a
+// database, and reports whether it is empty.
+func checkHeader(path string) (empty bool, err error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return false, fmt.Errorf("store: open %s: %w", path, cause(err))
 	}
 	defer f.Close()
 	fi, err := f.Stat()
 	if err != nil {
-		return fmt.Errorf("store: open %s: %w", path, err)
+		return false, fmt.Errorf("store: open %s: %w", path, cause(err))
 	}
 	if fi.IsDir() {
-		return fmt.Errorf("store: open %s: is a directory", path)
+		return false, fmt.Errorf("store: open %s: is a directory", path)
 	}
 	header := make([]byte, 16)
 	n, err := io.ReadFull(f, header)
 	switch {
 	case n == 0 && (err == io.EOF || err == nil):
-		return nil // empty file: SQLite treats it as a new database
+		return true, nil // SQLite treats an empty file as a new database
 	case err != nil && err != io.ErrUnexpectedEOF:
-		return fmt.Errorf("store: open %s: %w", path, err)
+		return false, fmt.Errorf("store: open %s: %w", path, cause(err))
 	case !bytes.Equal(header[:n], []byte("SQLite format 3\x00")):
-		return &notOursError{path: path, why: "not an SQLite file"}
+		return false, &notOursError{path: path, why: "not an SQLite file"}
 	}
-	return nil
+	return false, nil
+}
+
+// cause returns the system's reason in a file operation's error, without
+// the operation and path that *fs.PathError adds: callers name the path.
+func cause(err error) error {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return pe.Err
+	}
+	return err
 }
 
 // notOursError is returned for a file that is not a pacswatch database.
@@ -170,55 +210,78 @@ func migrations() ([]string, error) {
 	return steps, nil
 }
 
-// migrate checks that the database is ours (or empty) and brings its schema
-// up to date, in one write transaction: opening also proves the file can
-// be written.
-func (s *Store) migrate(ctx context.Context) error {
-	steps, err := migrations()
-	if err != nil {
-		return fmt.Errorf("store: %w", err)
-	}
-	tx, err := s.db.BeginTx(ctx, nil)
-	if err != nil {
-		return err
-	}
-	defer tx.Rollback()
+// querier is what reads need of *sql.DB, *sql.Tx and *sql.Conn.
+type querier interface {
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+}
 
+// identify checks that the database is ours, or empty, and returns its
+// schema version (0 when empty). known is the newest version this
+// pacswatch knows.
+func (s *Store) identify(ctx context.Context, q querier, known int) (int, error) {
 	var appID, version, objects int64
-	if err := tx.QueryRowContext(ctx, "PRAGMA application_id").Scan(&appID); err != nil {
-		return err
+	if err := q.QueryRowContext(ctx, "PRAGMA application_id").Scan(&appID); err != nil {
+		return 0, err
 	}
-	if err := tx.QueryRowContext(ctx, "PRAGMA user_version").Scan(&version); err != nil {
-		return err
+	if err := q.QueryRowContext(ctx, "PRAGMA user_version").Scan(&version); err != nil {
+		return 0, err
 	}
-	if err := tx.QueryRowContext(ctx, "SELECT count(*) FROM sqlite_schema").Scan(&objects); err != nil {
-		return err
+	if err := q.QueryRowContext(ctx, "SELECT count(*) FROM sqlite_schema").Scan(&objects); err != nil {
+		return 0, err
 	}
 	switch {
 	case appID == applicationID:
 	case appID != 0:
-		return &notOursError{path: s.path, why: fmt.Sprintf("application_id %#x", appID)}
+		return 0, &notOursError{path: s.path, why: fmt.Sprintf("application_id %#x", appID)}
 	case objects > 0 || version != 0:
-		return &notOursError{path: s.path, why: "it holds another application's tables"}
-	default: // an empty database: make it ours
+		return 0, &notOursError{path: s.path, why: "it holds another application's tables"}
+	}
+	if version > int64(known) {
+		return 0, fmt.Errorf("store: %s has schema version %d, newer than this pacswatch knows (%d): upgrade pacswatch",
+			s.path, version, known)
+	}
+	return int(version), nil
+}
+
+// migrate checks that the database is ours (or empty) and brings its schema
+// up to date, in one write transaction: opening also proves the file can
+// be written. It returns the schema version.
+func (s *Store) migrate(ctx context.Context) (int, error) {
+	steps, err := migrations()
+	if err != nil {
+		return 0, fmt.Errorf("store: %w", err)
+	}
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return 0, err
+	}
+	defer tx.Rollback()
+
+	version, err := s.identify(ctx, tx, len(steps))
+	if err != nil {
+		return 0, err
+	}
+	if version == 0 { // an empty database: make it ours
 		if _, err := tx.ExecContext(ctx, fmt.Sprintf("PRAGMA application_id = %d", applicationID)); err != nil {
-			return err
+			return 0, err
 		}
 	}
-	if version > int64(len(steps)) {
-		return fmt.Errorf("store: %s has schema version %d, newer than this pacswatch knows (%d): upgrade pacswatch",
-			s.path, version, len(steps))
-	}
-	for v := version; v < int64(len(steps)); v++ {
+	for v := version; v < len(steps); v++ {
 		if _, err := tx.ExecContext(ctx, steps[v]); err != nil {
-			return fmt.Errorf("store: migrate %s to schema version %d: %w", s.path, v+1, err)
+			return 0, fmt.Errorf("store: migrate %s to schema version %d: %w", s.path, v+1, err)
 		}
 	}
 	if _, err := tx.ExecContext(ctx, fmt.Sprintf("PRAGMA user_version = %d", len(steps))); err != nil {
-		return err
+		return 0, err
 	}
-	return tx.Commit()
+	return len(steps), tx.Commit()
 }
 
 // Close closes the database.
-func (s *Store) Close() error { return s.db.Close() }
+func (s *Store) Close() error {
+	if s.ro != nil {
+		return s.ro.close()
+	}
+	return s.db.Close()
+}
