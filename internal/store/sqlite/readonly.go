@@ -134,6 +134,19 @@ func (e *noStoreError) Error() string { return "store: no store at " + e.path }
 
 func (e *noStoreError) Unwrap() error { return fs.ErrNotExist }
 
+// cannotRead explains why SQLite could not open a database for reading.
+func (ro *readOnly) cannotRead(path string, err error) error {
+	_, walErr := os.Lstat(ro.abs + "-wal")
+	_, shmErr := os.Lstat(ro.abs + "-shm")
+	if walErr == nil && errors.Is(shmErr, fs.ErrNotExist) {
+		// Left by a writer that crashed, or copied without its -shm: the
+		// -wal holds committed data that SQLite reads through a -shm.
+		return fmt.Errorf("store: cannot read %s: it has a -wal file but no -shm, which this process may not create: "+
+			"copy the store with its -wal into a writable directory", path)
+	}
+	return fmt.Errorf("store: cannot read %s: %w", path, err)
+}
+
 func (ro *readOnly) close() error {
 	return errors.Join(ro.walDB.Close(), ro.frozenDB.Close())
 }

@@ -163,14 +163,31 @@ func (e *notOursError) Error() string {
 
 func (e *notOursError) Unwrap() error { return store.ErrCorrupt }
 
+// newerError is returned for a database of a newer pacswatch.
+type newerError struct {
+	path    string
+	version int64
+	known   int
+}
+
+func (e *newerError) Error() string {
+	return fmt.Sprintf("store: %s has schema version %d, newer than this pacswatch knows (%d): upgrade pacswatch",
+		e.path, e.version, e.known)
+}
+
 // openError turns SQLite's result codes from opening into errors naming the
 // file and what is wrong with it.
 func (s *Store) openError(err error) error {
 	var ne *notOursError
-	if errors.As(err, &ne) {
+	var nw *newerError
+	if errors.As(err, &ne) || errors.As(err, &nw) {
 		return err
 	}
-	switch sqliteCode(err) {
+	code := sqliteCode(err)
+	if s.ro != nil && (code == sqlite3.SQLITE_CANTOPEN || code == sqlite3.SQLITE_PERM) {
+		return s.ro.cannotRead(s.path, err)
+	}
+	switch code {
 	case sqlite3.SQLITE_NOTADB:
 		return &notOursError{path: s.path, why: err.Error()}
 	case sqlite3.SQLITE_READONLY, sqlite3.SQLITE_CANTOPEN, sqlite3.SQLITE_PERM:
@@ -238,8 +255,7 @@ func (s *Store) identify(ctx context.Context, q querier, known int) (int, error)
 		return 0, &notOursError{path: s.path, why: "it holds another application's tables"}
 	}
 	if version > int64(known) {
-		return 0, fmt.Errorf("store: %s has schema version %d, newer than this pacswatch knows (%d): upgrade pacswatch",
-			s.path, version, known)
+		return 0, &newerError{path: s.path, version: version, known: known}
 	}
 	return int(version), nil
 }
