@@ -253,18 +253,8 @@ func TestOpenReadOnlyWhileWriting(t *testing.T) {
 	if err := w.Close(); err != nil {
 		t.Fatal(err)
 	}
-	if got, want := slices.Sorted(mapKeys(files(t, dir))), []string{"pacswatch.db"}; !slices.Equal(got, want) {
+	if got, want := slices.Sorted(maps.Keys(files(t, dir))), []string{"pacswatch.db"}; !slices.Equal(got, want) {
 		t.Errorf("after the writer closed, %s holds %v, want %v", dir, got, want)
-	}
-}
-
-func mapKeys[K comparable, V any](m map[K]V) func(func(K) bool) {
-	return func(yield func(K) bool) {
-		for k := range m {
-			if !yield(k) {
-				return
-			}
-		}
 	}
 }
 
@@ -538,7 +528,7 @@ func TestOpenReadOnlySymlink(t *testing.T) {
 	if got := readAll(link); got != want {
 		t.Errorf("OpenReadOnly through a link while a writer runs: %s, want %s", got, want)
 	}
-	if got := slices.Sorted(mapKeys(files(t, filepath.Dir(link)))); !slices.Equal(got, []string{"link.db"}) {
+	if got := slices.Sorted(maps.Keys(files(t, filepath.Dir(link)))); !slices.Equal(got, []string{"link.db"}) {
 		t.Errorf("the link's directory holds %v, want only the link", got)
 	}
 }

@@ -5,7 +5,10 @@
 // scan writes. Its schema is embedded (migrations/*.sql) and versioned with
 // PRAGMA user_version; PRAGMA application_id marks the file as pacswatch's,
 // so that Open refuses a file it did not create rather than adding tables
-// to it.
+// to it. Open creates, migrates and writes; OpenReadOnly, for report, diff,
+// scans and serve, only reads, whatever the file's permissions, and leaves
+// no file behind (readonly.go says how). Leases (lease.go) let one process
+// at a time run a scan.
 package sqlite
 
 import (
