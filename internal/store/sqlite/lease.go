@@ -17,7 +17,9 @@ import (
 // first one's lease.
 
 // AcquireLease implements store.Store. A lease is current while the
-// present time is before its Expires.
+// present time is before its Expires. stale is called with the database's
+// write lock held: it must be quick (a check of a local process, not of
+// the network).
 func (s *Store) AcquireLease(ctx context.Context, id string, l store.Lease, stale func(store.Lease) bool) (store.Lease, error) {
 	if err := s.writable(fmt.Sprintf("lease scan %q", id)); err != nil {
 		return store.Lease{}, err

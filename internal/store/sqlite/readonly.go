@@ -40,6 +40,15 @@ import (
 // Handles keep no idle connection, so that each read makes that choice
 // afresh (serve reads for days while scans come and go) and no reader holds
 // a -wal open after a writer has finished with it.
+//
+// Limits, all narrow: a -wal without its -shm (a crashed writer's, or a
+// copied store) needs a -shm, which mode=ro creates where the process may
+// and which OpenReadOnly otherwise asks for in its error; a writer that
+// closes between the -wal check and the connection's open makes mode=ro
+// create -wal and -shm anew; the change check sees no change made within
+// one tick of the filesystem's clock after the last one. Rejected: mode=ro
+// with locking_mode=EXCLUSIVE, which keeps the wal-index in memory but
+// fails to lock a file opened read-only (SQLITE_IOERR_LOCK).
 
 // readOnly is the state of a store opened with OpenReadOnly.
 type readOnly struct {
