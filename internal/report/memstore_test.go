@@ -131,4 +131,20 @@ func (s *memStore) Secret(context.Context) ([]byte, error) {
 	return make([]byte, store.SecretSize), nil
 }
 
+func (s *memStore) AcquireLease(context.Context, string, store.Lease, func(store.Lease) bool) (store.Lease, error) {
+	return store.Lease{}, errors.New("memStore: read only")
+}
+
+func (s *memStore) RenewLease(context.Context, string, string, time.Time) error {
+	return errors.New("memStore: read only")
+}
+
+func (s *memStore) ReleaseLease(context.Context, string, string) error {
+	return errors.New("memStore: read only")
+}
+
+func (s *memStore) Summary(context.Context, string) (store.Summary, error) {
+	return store.Summary{}, errors.New("memStore: not implemented")
+}
+
 func (s *memStore) Close() error { return nil }

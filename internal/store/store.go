@@ -26,6 +26,9 @@ var (
 	// ErrCorrupt is returned for a database that is not a pacswatch store,
 	// or whose contents cannot be decoded.
 	ErrCorrupt = errors.New("store: not a pacswatch database or corrupt")
+	// ErrReadOnly is returned by the write methods of a store opened
+	// read-only (for report, diff, scans and serve).
+	ErrReadOnly = errors.New("store: opened read-only")
 )
 
 // Scan describes one run of `pacswatch scan` (one shard of it).
@@ -94,7 +97,8 @@ type Summary struct {
 }
 
 // Store keeps scans and their results. Methods are safe for concurrent use.
-// Times are returned in UTC; empty Targets and Settings read back as nil.
+// Times are returned in UTC; empty Targets, Settings and Exclusions read
+// back as nil.
 type Store interface {
 	// CreateScan records a new scan and returns it as stored, with its ID.
 	// It returns ErrExists if s.ID is already taken.
@@ -130,6 +134,24 @@ type Store interface {
 	// HMAC-SHA-256 key for study UIDs. It is created on first use and
 	// never changes afterwards.
 	Secret(ctx context.Context) ([]byte, error)
+
+	// AcquireLease gives scan id's lease to l unless another holder's lease is current (not
+	// expired) and stale(current) is false; then it returns the current lease and an error
+	// wrapping ErrLeased. Re-acquiring one's own lease (same Holder) renews it. A nil stale
+	// counts no lease as stale. On success it returns l as stored (Expires in UTC). It
+	// returns ErrNotFound for an unknown scan. Two processes racing for one lease: one wins.
+	AcquireLease(ctx context.Context, id string, l Lease, stale func(Lease) bool) (Lease, error)
+	// RenewLease moves the expiry of holder's lease; ErrLeased when holder no longer holds it.
+	// It returns ErrNotFound for an unknown scan.
+	RenewLease(ctx context.Context, id, holder string, expires time.Time) error
+	// ReleaseLease ends holder's lease; releasing a lease one does not hold is not an error.
+	// It returns ErrNotFound for an unknown scan.
+	ReleaseLease(ctx context.Context, id, holder string) error
+
+	// Summary returns the whole scan's totals over every stored result,
+	// whatever run stored it, and Excluded from its last checkpoint. It
+	// returns ErrNotFound for an unknown scan.
+	Summary(ctx context.Context, id string) (Summary, error)
 
 	// Close releases the store's resources.
 	Close() error

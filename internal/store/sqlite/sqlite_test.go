@@ -38,6 +38,10 @@ func TestMain(m *testing.M) {
 		}
 		os.Exit(0)
 	}
+	if path := os.Getenv(readerChildEnv); path != "" {
+		fmt.Println(readAll(path))
+		os.Exit(0)
+	}
 	os.Exit(m.Run())
 }
 
@@ -490,4 +494,31 @@ func BenchmarkPutResults(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(b.N*batch)/b.Elapsed().Seconds(), "results/s")
+}
+
+// BenchmarkSummary counts a scan of 100,000 stored results.
+func BenchmarkSummary(b *testing.B) {
+	const n, batch = 100_000, 5000
+	ctx := context.Background()
+	s, err := Open(ctx, filepath.Join(b.TempDir(), "bench.db"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	sc, err := s.CreateScan(ctx, store.Scan{Name: "bench"})
+	if err != nil {
+		b.Fatal(err)
+	}
+	for i := 0; i < n; i += batch {
+		if err := s.PutResults(ctx, sc.ID, benchResults(sc.ID, i, batch), store.Progress{Done: uint64(i + batch)}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ResetTimer()
+	for b.Loop() {
+		sum, err := s.Summary(ctx, sc.ID)
+		if err != nil || sum.Results != n || sum.Open != n/10 {
+			b.Fatalf("Summary = %+v, %v", sum, err)
+		}
+	}
 }
