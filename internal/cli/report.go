@@ -283,7 +283,7 @@ func openExistingStore(ctx context.Context, path string) (store.Store, error) {
 			return nil, fmt.Errorf("--db: %s: %w", fileout.Show(path), err)
 		}
 	}
-	st, err := openStore(ctx, path)
+	st, err := openReadOnlyStore(ctx, path)
 	return st, capPath(err, path)
 }
 
