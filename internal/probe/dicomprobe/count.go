@@ -94,7 +94,7 @@ func (p *Prober) measure(ctx context.Context, a *ul.Assoc, r *probe.Result) bool
 		d.Services.FindPatient = c.answered
 	}
 	log.Debug("count", "studies", e.Studies, "exact", e.StudiesExact, "instances", e.Instances,
-		"instances_source", e.InstancesSource, "queries", c.spent, "error", err)
+		"instances_source", e.InstancesSource, "queries", c.spent, "error", probe.SafeError(err))
 	switch {
 	case e.Studies > 0:
 		e.Level = probe.LevelQuery
@@ -204,7 +204,7 @@ func (c *counter) count(ctx context.Context) error {
 		res, err = c.studyQuery(ctx, dimse.PatientRootFind)
 	}
 	c.answered = res.n > 0 || err == nil && !res.refused()
-	c.log.Debug("c-find", "model", c.model, "responses", res.n, "status", res.status, "error", err)
+	c.log.Debug("c-find", "model", c.model, "responses", res.n, "status", res.status, "error", probe.SafeError(err))
 	if err != nil || !c.answered {
 		c.exact = c.exact && err == nil
 		return err

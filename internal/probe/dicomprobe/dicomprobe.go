@@ -191,7 +191,7 @@ func (p *Prober) Probe(ctx context.Context, t targets.Target) probe.Result {
 		d.CalledAE = called
 		a, err = p.associate(ctx, trace(conn, log), called)
 		conn = nil // ul owns it now, and closed it on failure
-		log.Debug("associate", "called_ae", called, "tls", useTLS, "error", err)
+		log.Debug("associate", "called_ae", called, "tls", useTLS, "error", probe.SafeError(err))
 		if err != nil && i == 0 && !triedTLS && p.cfg.TLS == TLSAuto && (notDICOM(err) || !isTimeout(err) && !isDICOMAnswer(err)) {
 			// Not plain DICOM: a DICOM TLS server answers a plain A-ASSOCIATE-RQ with a TLS alert or a close.
 			triedTLS = true
@@ -269,7 +269,7 @@ func (p *Prober) Probe(ctx context.Context, t targets.Target) probe.Result {
 			sctx, cancel := context.WithTimeout(ctx, p.cfg.Timeout)
 			st, err := dimse.Echo(sctx, a)
 			cancel()
-			log.Debug("c-echo", "status", st, "error", err)
+			log.Debug("c-echo", "status", st, "error", probe.SafeError(err))
 			var ab *ul.AbortedError
 			switch {
 			case errors.As(err, &ab):
@@ -294,7 +294,7 @@ func (p *Prober) Probe(ctx context.Context, t targets.Target) probe.Result {
 	rctx, cancel := context.WithTimeout(ctx, p.cfg.Timeout)
 	defer cancel()
 	if err := a.Release(rctx); err != nil {
-		log.Debug("release", "error", err)
+		log.Debug("release", "error", probe.SafeError(err))
 	}
 	return r
 }
