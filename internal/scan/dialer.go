@@ -33,6 +33,8 @@ var (
 // for want of a file descriptor (EMFILE, ENFILE) before it gives up with ErrOutOfFiles.
 const OutOfFilesAfter = 5 * time.Second
 
+var outOfFilesAfter = OutOfFilesAfter // tests shorten it
+
 // DialerConfig configures a Dialer. The zero value of each field has the documented default.
 type DialerConfig struct {
 	// Rate is how many new connections may start per second, whatever the target or step that
@@ -191,13 +193,13 @@ func (d *Dialer) dial(ctx context.Context, a *attempt, network, addr string) (ne
 			since = now
 		}
 		d.warnOutOfFiles(now)
-		if d.Open() == 0 && now.Sub(since) >= OutOfFilesAfter {
+		if d.Open() == 0 && now.Sub(since) >= outOfFilesAfter {
 			// No connection of ours is open: none will close and free a descriptor.
 			if a != nil {
 				a.outOfFiles.Store(true)
 			}
 			return nil, fmt.Errorf("%w: no descriptor for a socket in %v although the scan holds none: %w",
-				ErrOutOfFiles, OutOfFilesAfter, errnoOf(err))
+				ErrOutOfFiles, outOfFilesAfter, errnoOf(err))
 		}
 		t := time.NewTimer(backoff)
 		select {
