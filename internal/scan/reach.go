@@ -45,21 +45,26 @@ func (w *reachWatch) reset() {
 	w.n, w.verdict, w.decided = 0, undecided, make(chan struct{})
 }
 
-// report counts the outcome of one connection attempt (err nil: connected), marking a when
-// it is a still undecided unreachable one.
+// report counts the outcome of one connection attempt (err nil: connected), and marks a when
+// it found no route before the network was found reachable.
 func (w *reachWatch) report(err error, a *attempt) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	if w.verdict != undecided {
+	if w.verdict == reachable {
 		return
 	}
 	if !errors.Is(err, syscall.ENETUNREACH) {
-		w.verdict = reachable
-		close(w.decided)
+		if w.verdict == undecided {
+			w.verdict = reachable
+			close(w.decided)
+		}
 		return
 	}
 	if a != nil {
-		a.unreach.Store(true)
+		a.unreach.Store(true) // held back, or dropped once the network is found unreachable
+	}
+	if w.verdict != undecided {
+		return
 	}
 	if w.n++; w.n >= UnreachableAfter {
 		w.verdict = unreachable
