@@ -116,10 +116,23 @@ func (d *Dialer) Open() int { return int(d.live.Load()) }
 // attempt is what the Dialer and the engine tell each other about one probe of one target,
 // through the probe's context.
 type attempt struct {
-	credit     atomic.Bool // the engine took the rate token of the probe's first connection
-	ownLimit   atomic.Bool // a wait for the scanner's own limits spoilt a connection attempt
-	outOfFiles atomic.Bool // ErrOutOfFiles: no descriptor, and none of ours to wait for
-	unreach    atomic.Bool // an attempt failed with ENETUNREACH while reachWatch was undecided
+	credit     atomic.Bool  // the engine took the rate token of the probe's first connection
+	ownLimit   atomic.Bool  // a wait for the scanner's own limits spoilt a connection attempt
+	waiting    atomic.Int32 // dials waiting for the scanner's own limits now
+	outOfFiles atomic.Bool  // ErrOutOfFiles: no descriptor, and none of ours to wait for
+	unreach    atomic.Bool  // an attempt found no route before the network was found reachable
+}
+
+// spoilt reports whether the scanner's own limits spoilt the probe: a dial waited out its
+// deadline, or still waits now that the probe has returned (net/http gives up on a dial it
+// started in another goroutine when the request's deadline passes).
+func (a *attempt) spoilt() bool { return a.ownLimit.Load() || a.waiting.Load() > 0 }
+
+// wait adds n to the dials of a waiting for the scanner's limits; a may be nil.
+func (a *attempt) wait(n int32) {
+	if a != nil {
+		a.waiting.Add(n)
+	}
 }
 
 type attemptKey struct{}
@@ -140,21 +153,25 @@ func (d *Dialer) DialContext(ctx context.Context, network, addr string) (net.Con
 	}
 	a := attemptOf(ctx)
 	start := time.Now()
+	a.wait(1)
 	select {
 	case d.slots <- struct{}{}:
 	default:
 		select {
 		case d.slots <- struct{}{}:
 		case <-ctx.Done():
+			defer a.wait(-1) // after ownLimit marks a
 			return nil, d.ownLimit(ctx, a, start, "a free socket")
 		}
 	}
 	if d.lim != nil && (a == nil || !a.credit.CompareAndSwap(true, false)) {
 		if err := d.lim.Wait(ctx); err != nil {
 			<-d.slots
+			defer a.wait(-1)
 			return nil, d.ownLimit(ctx, a, start, "its turn under the rate")
 		}
 	}
+	a.wait(-1)
 	waited := time.Since(start)
 	c, err := d.dial(ctx, a, network, addr)
 	if err != nil {
@@ -191,6 +208,8 @@ func (d *Dialer) dial(ctx context.Context, a *attempt, network, addr string) (ne
 		now := time.Now()
 		if since.IsZero() {
 			since = now
+			a.wait(1) // until this loop returns: the wait for a descriptor is ours
+			defer a.wait(-1)
 		}
 		d.warnOutOfFiles(now)
 		if d.Open() == 0 && now.Sub(since) >= outOfFilesAfter {

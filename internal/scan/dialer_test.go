@@ -5,6 +5,7 @@ import (
 	"errors"
 	"math"
 	"net"
+	"net/netip"
 	"os"
 	"slices"
 	"strings"
@@ -15,6 +16,7 @@ import (
 	"time"
 
 	"github.com/pacswatch/pacswatch/internal/probe"
+	"github.com/pacswatch/pacswatch/internal/probe/webprobe"
 	"github.com/pacswatch/pacswatch/internal/scan"
 	"github.com/pacswatch/pacswatch/internal/targets"
 )
@@ -339,5 +341,32 @@ func TestRaiseFileLimit(t *testing.T) {
 	}
 	if got := scan.FileLimit(); got != uint64(rl.Max) {
 		t.Errorf("FileLimit() after raising = %d, want %d", got, rl.Max)
+	}
+}
+
+// TestRunRetriesOwnLimitWeb: the web probe's connections, which net/http opens, are tied to
+// their probe too: a dial that waited out its deadline for a slot makes Run probe again.
+func TestRunRetriesOwnLimitWeb(t *testing.T) {
+	ln := listen(t) // accepts and closes: open, not HTTP
+	d := scan.NewDialer(scan.DialerConfig{MaxSockets: 1})
+	held, err := d.DialContext(context.Background(), "tcp", ln.addr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	time.AfterFunc(300*time.Millisecond, func() { held.Close() })
+	web := webprobe.New(webprobe.Config{Timeout: 50 * time.Millisecond, Dial: d.DialContext})
+	p := proberFunc(func(ctx context.Context, tg targets.Target) probe.Result {
+		ap := netip.MustParseAddrPort(ln.addr())
+		return web.Probe(ctx, targets.Target{Addr: ap.Addr(), Port: ap.Port()})
+	})
+	st := openStore(t)
+	sp := newSpace(t, "127.0.23.1", "80")
+	sc := createScan(t, st, sp.Len())
+	stats, err := scan.Run(context.Background(), st, sc, sp.Order(7, 0, 1), p, scan.Config{Dialer: d})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if stats.Retried == 0 || stats.Open != 1 {
+		t.Errorf("stats %+v: want the target open after retries", stats)
 	}
 }

@@ -268,7 +268,7 @@ func (e *engine) run(ctx context.Context, stop context.CancelCauseFunc, j *job) 
 			stop(fmt.Errorf("%w: the process has no file descriptor left for a socket (limit %d); raise it with ulimit -n, then resume",
 				ErrOutOfFiles, FileLimit()))
 			return false
-		case !a.ownLimit.Load():
+		case !a.spoilt():
 			j.att = a
 			return true
 		}
