@@ -63,7 +63,7 @@ type engine struct {
 	p      Prober
 	cfg    Config
 	lim    *rate.Limiter // a token per target; nil: no limit
-	admit  sync.Mutex    // with a Dialer, one worker at a time waits for a target's token
+	admit  chan struct{} // with a Dialer, bounds the workers waiting for a target's token
 	hosts  hosts
 	sem    chan struct{} // one token per job, so memory is O(Concurrency)
 	total  uint64
@@ -98,6 +98,9 @@ func newEngine(st store.Store, sc store.Scan, it *targets.Iter, p Prober, cfg Co
 	switch d := cfg.Dialer; {
 	case d != nil:
 		e.lim = d.lim
+		// Admissions queued for tokens span 2 ms of the rate at most, so that a
+		// running probe's next connection waits behind few new targets.
+		e.admit = make(chan struct{}, max(1, int(d.cfg.Rate/500)))
 		d.reach.reset()
 		if n := d.MaxSockets(); e.cfg.Concurrency > n {
 			cfg.Logger.Info("concurrency lowered to the sockets the file descriptor limit allows",
@@ -284,15 +287,20 @@ func (e *engine) run(ctx context.Context, stop context.CancelCauseFunc, j *job) 
 }
 
 // wait waits for a target's rate token. With a Dialer, it is the token of
-// the probe's first connection, and one worker at a time waits for one, so
-// that the connections of running probes queue behind one new target at most.
+// the probe's first connection, and few workers at a time wait for one
+// (see engine.admit), so that the connections of running probes do not queue
+// behind every idle worker's.
 func (e *engine) wait(ctx context.Context) error {
 	if e.lim == nil {
 		return nil
 	}
-	if e.cfg.Dialer != nil {
-		e.admit.Lock()
-		defer e.admit.Unlock()
+	if e.admit != nil {
+		select {
+		case e.admit <- struct{}{}:
+			defer func() { <-e.admit }()
+		case <-ctx.Done():
+			return ctx.Err()
+		}
 	}
 	return e.lim.Wait(ctx)
 }

@@ -8,6 +8,14 @@
 // The pipeline is zgrab2's: one goroutine takes targets from the iterator and
 // hands them over an unbuffered channel to a pool of workers, which send each
 // result to a single writer goroutine that stores them in batches.
+//
+// The probes connect through a Dialer ("Scale and discovery"): it counts
+// every new connection against --rate, keeps the sockets in flight within
+// the process's file-descriptor limit (RaiseFileLimit, SocketBudget), and
+// tells the engine when the scanner's own limits, not a target, made a probe
+// fail, so that the target is probed again rather than given a false result.
+// Through it Run also stops a scan whose first connection attempts all find
+// no route ("Safety of a run", ErrNetworkUnreachable).
 package scan
 
 import (
