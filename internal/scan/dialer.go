@@ -173,13 +173,14 @@ func (d *Dialer) DialContext(ctx context.Context, network, addr string) (net.Con
 	}
 	a.wait(-1)
 	waited := time.Since(start)
-	c, err := d.dial(ctx, a, network, addr)
+	c, waitedFiles, err := d.dial(ctx, a, network, addr)
 	if err != nil {
 		<-d.slots
-		if ctx.Err() == context.Canceled || errors.Is(err, ErrOwnLimit) || errors.Is(err, ErrOutOfFiles) {
+		if errors.Is(ctx.Err(), context.Canceled) || errors.Is(err, ErrOwnLimit) || errors.Is(err, ErrOutOfFiles) {
 			return nil, err // the scan stopped, or no attempt was made
 		}
-		if a != nil && isTimeout(err) {
+		d.reach.report(err, a)
+		if waited += waitedFiles; a != nil && isTimeout(err) {
 			if dl, ok := ctx.Deadline(); ok && waited > dl.Sub(start)/10 {
 				// The connect had less time than the target was given: the wait may have
 				// made it time out, so its timeout says nothing true about the target.
@@ -187,23 +188,25 @@ func (d *Dialer) DialContext(ctx context.Context, network, addr string) (net.Con
 				return nil, fmt.Errorf("%w: waited %v of the connect timeout: %w", ErrOwnLimit, waited.Round(time.Millisecond), err)
 			}
 		}
-	}
-	d.reach.report(err, a)
-	if err != nil {
 		return nil, err
 	}
+	d.reach.report(nil, a)
 	d.live.Add(1)
 	return &conn{Conn: c, d: d}, nil
 }
 
 // dial calls the configured Dial, waiting and retrying while the process is out of file
-// descriptors: no SYN was sent, so no new rate token is due.
-func (d *Dialer) dial(ctx context.Context, a *attempt, network, addr string) (net.Conn, error) {
+// descriptors: no SYN was sent, so no new rate token is due. It returns how long it waited.
+func (d *Dialer) dial(ctx context.Context, a *attempt, network, addr string) (net.Conn, time.Duration, error) {
 	var since time.Time
 	for backoff := 5 * time.Millisecond; ; backoff = min(2*backoff, 200*time.Millisecond) {
 		c, err := d.cfg.Dial(ctx, network, addr)
 		if err == nil || !outOfFiles(err) {
-			return c, err
+			var waited time.Duration
+			if !since.IsZero() {
+				waited = time.Since(since)
+			}
+			return c, waited, err
 		}
 		now := time.Now()
 		if since.IsZero() {
@@ -217,7 +220,7 @@ func (d *Dialer) dial(ctx context.Context, a *attempt, network, addr string) (ne
 			if a != nil {
 				a.outOfFiles.Store(true)
 			}
-			return nil, fmt.Errorf("%w: no descriptor for a socket in %v although the scan holds none: %w",
+			return nil, 0, fmt.Errorf("%w: no descriptor for a socket in %v although the scan holds none: %w",
 				ErrOutOfFiles, outOfFilesAfter, errnoOf(err))
 		}
 		t := time.NewTimer(backoff)
@@ -225,7 +228,7 @@ func (d *Dialer) dial(ctx context.Context, a *attempt, network, addr string) (ne
 		case <-t.C:
 		case <-ctx.Done():
 			t.Stop()
-			return nil, d.ownLimit(ctx, a, since, "a free file descriptor")
+			return nil, 0, d.ownLimit(ctx, a, since, "a free file descriptor")
 		}
 	}
 }
@@ -233,7 +236,7 @@ func (d *Dialer) dial(ctx context.Context, a *attempt, network, addr string) (ne
 // ownLimit is the error of a dial whose wait for the scanner's own limits began at start and
 // did not end before ctx did; it marks the attempt so that the engine probes the target again.
 func (d *Dialer) ownLimit(ctx context.Context, a *attempt, start time.Time, what string) error {
-	if ctx.Err() == context.Canceled {
+	if errors.Is(ctx.Err(), context.Canceled) {
 		return ctx.Err()
 	}
 	if a != nil {
