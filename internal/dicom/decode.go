@@ -43,10 +43,16 @@ type DecodeOptions struct {
 // cannot be re-encoded with a defined length. Items of defined length are
 // not looked into.
 //
+// An element opt.Allow refuses may have an odd value length, itself or in
+// the items of its value: as dcmtk does (dcmAcceptOddAttributeLength), the
+// length is read as it is and the element skipped, so that one sloppy element
+// nobody asked for does not cost the whole data set. An element that is kept
+// must have an even length (PS3.5 §7.1.1).
+//
 // Decode fails with ErrTruncated when b ends inside an element or sequence,
 // including with 1 to 7 bytes left over, and with ErrMalformed on an odd
-// value length, an unknown VR, an undefined length on any other VR, or an
-// item or delimiter where none belongs.
+// value length in an element it keeps, an unknown VR, an undefined length on
+// any other VR, or an item or delimiter where none belongs.
 func Decode(b []byte, opt DecodeOptions) (Dataset, error) {
 	maxBytes := orDefault(opt.MaxBytes, DefaultMaxBytes)
 	if len(b) > maxBytes {
@@ -66,12 +72,15 @@ func Decode(b []byte, opt DecodeOptions) (Dataset, error) {
 			return Dataset{}, err
 		}
 		keep := opt.Allow == nil || opt.Allow(h.tag)
+		if keep && h.odd() {
+			return Dataset{}, h.oddError(off)
+		}
 		var end int
 		if h.length != undefinedLength {
 			end = h.value + int(h.length)
 			off = end
 		} else {
-			if end, off, err = d.sequence(h.value, opt.Explicit && h.vr != VRUN, 1); err != nil {
+			if end, off, err = d.sequence(h.value, opt.Explicit && h.vr != VRUN, !keep, 1); err != nil {
 				return Dataset{}, fmt.Errorf("decode %v: %w", h.tag, err)
 			}
 			keep = keep && h.vr != VROB
@@ -129,12 +138,21 @@ type decoder struct {
 }
 
 // header is a data element header whose value starts at b[value]. A defined
-// length has been checked to be even and to fit in b.
+// length has been checked to fit in b; the caller checks that it is even
+// where it must be (see odd).
 type header struct {
 	tag    Tag
 	vr     VR
 	length uint32
 	value  int
+}
+
+// odd reports whether h has an odd defined length, which PS3.5 §7.1.1 forbids.
+func (h header) odd() bool { return h.length != undefinedLength && h.length%2 != 0 }
+
+// oddError is the error of an odd length in a header read at off.
+func (h header) oddError(off int) error {
+	return fmt.Errorf("decode %v at offset %d: odd length %d: %w", h.tag, off, h.length, ErrMalformed)
 }
 
 func (d *decoder) tag(off int) Tag {
@@ -177,8 +195,6 @@ func (d *decoder) header(off int, explicit bool) (header, error) {
 		if h.vr != VRSQ && h.vr != VRUN && h.vr != VROB {
 			return header{}, fmt.Errorf("decode %v at offset %d: undefined length on VR %v: %w", h.tag, off, h.vr, ErrMalformed)
 		}
-	case h.length%2 != 0:
-		return header{}, fmt.Errorf("decode %v at offset %d: odd length %d: %w", h.tag, off, h.length, ErrMalformed)
 	case uint64(h.length) > uint64(len(d.b)-h.value):
 		return header{}, fmt.Errorf("decode %v at offset %d: length %d, %d bytes left: %w", h.tag, off, h.length, len(d.b)-h.value, ErrTruncated)
 	}
@@ -188,7 +204,9 @@ func (d *decoder) header(off int, explicit bool) (header, error) {
 // sequence walks the items of a value of undefined length starting at off
 // (PS3.5 §7.5.2) and returns the offsets of its Sequence Delimitation Item and
 // of the byte after it. The items' elements are in Explicit VR if explicit.
-func (d *decoder) sequence(off int, explicit bool, depth int) (end, next int, err error) {
+// Odd lengths of items and their elements are an error unless lenient (the
+// value is being skipped).
+func (d *decoder) sequence(off int, explicit, lenient bool, depth int) (end, next int, err error) {
 	if depth > d.maxDepth {
 		return 0, 0, fmt.Errorf("depth %d at offset %d: %w", depth, off, ErrTooDeep)
 	}
@@ -203,10 +221,10 @@ func (d *decoder) sequence(off int, explicit bool, depth int) (end, next int, er
 		case t != Item:
 			return 0, 0, fmt.Errorf("%v at offset %d in a sequence: %w", t, off, ErrMalformed)
 		case length == undefinedLength:
-			if off, err = d.item(off+8, explicit, depth); err != nil {
+			if off, err = d.item(off+8, explicit, lenient, depth); err != nil {
 				return 0, 0, err
 			}
-		case length%2 != 0:
+		case length%2 != 0 && !lenient:
 			return 0, 0, fmt.Errorf("item at offset %d: odd length %d: %w", off, length, ErrMalformed)
 		case uint64(length) > uint64(len(d.b)-off-8):
 			return 0, 0, fmt.Errorf("item at offset %d: length %d, %d bytes left: %w", off, length, len(d.b)-off-8, ErrTruncated)
@@ -218,7 +236,8 @@ func (d *decoder) sequence(off int, explicit bool, depth int) (end, next int, er
 
 // item walks the elements of an item of undefined length starting at off
 // (PS3.5 §7.5.1) and returns the offset after its Item Delimitation Item.
-func (d *decoder) item(off int, explicit bool, depth int) (next int, err error) {
+// Odd lengths are an error unless lenient, as in sequence.
+func (d *decoder) item(off int, explicit, lenient bool, depth int) (next int, err error) {
 	for {
 		if len(d.b)-off >= 8 && d.tag(off) == ItemDelimitationItem {
 			if _, _, err := d.itemHeader(off); err != nil {
@@ -230,11 +249,14 @@ func (d *decoder) item(off int, explicit bool, depth int) (next int, err error) 
 		if err != nil {
 			return 0, err
 		}
+		if h.odd() && !lenient {
+			return 0, h.oddError(off)
+		}
 		if h.length != undefinedLength {
 			off = h.value + int(h.length)
 			continue
 		}
-		if _, off, err = d.sequence(h.value, explicit && h.vr != VRUN, depth+1); err != nil {
+		if _, off, err = d.sequence(h.value, explicit && h.vr != VRUN, lenient, depth+1); err != nil {
 			return 0, err
 		}
 	}

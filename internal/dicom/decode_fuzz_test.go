@@ -25,6 +25,9 @@ func FuzzDecode(f *testing.F) {
 	f.Add(explicitWithSequences(), true, false)
 	f.Add(implicitWithSequences(), false, true)
 	f.Add(nested(5), true, false)
+	// An odd length on an element the allow-list skips (tolerated), and on one it keeps (not).
+	f.Add(cat(explicitEl(dicom.PatientName, "PN", "ODD"), explicitEl(dicom.Modality, "CS", "CT")), true, true)
+	f.Add(cat(implicitEl(dicom.PatientName, 3, "ODD"), implicitEl(dicom.Modality, 3, "CT ")), false, true)
 
 	f.Fuzz(func(t *testing.T, data []byte, explicit, filter bool) {
 		opt := dicom.DecodeOptions{Explicit: explicit, MaxDepth: 8}

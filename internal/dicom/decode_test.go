@@ -350,3 +350,45 @@ func BenchmarkDecodeFindResponse(b *testing.B) {
 		}
 	}
 }
+
+// TestDecodeOddLengthNobodyAskedFor: an element the allow-list refuses may
+// have an odd length, as dcmtk tolerates; it is skipped by that length and the
+// elements around it are kept. A kept element with an odd length still fails.
+func TestDecodeOddLengthNobodyAskedFor(t *testing.T) {
+	level := explicitEl(dicom.QueryRetrieveLevel, "CS", "STUDY ")
+	uid := explicitEl(dicom.StudyInstanceUID, "UI", "1.2\x00")
+	want := []string{`(0008,0052) CS "STUDY "`, `(0020,000D) UI "1.2\x00"`}
+	oddSeq := cat(explicitUndefined(referencedStudySequence, "SQ"), itemUndefined,
+		explicitEl(dicom.PatientName, "PN", "ODD"), itemDelim, itemHdr(dicom.Item, 3), []byte("abc"), seqDelim)
+	tests := []struct {
+		name string
+		in   []byte
+		opt  dicom.DecodeOptions
+		want []string // nil: ErrMalformed
+	}{
+		{"explicit", cat(level, explicitEl(dicom.PatientName, "PN", "ODD"), uid), dicom.DecodeOptions{Explicit: true, Allow: allowed}, want},
+		{"implicit", cat(implicitEl(dicom.QueryRetrieveLevel, 6, "STUDY "), implicitEl(dicom.PatientName, 3, "ODD"), implicitEl(dicom.StudyInstanceUID, 4, "1.2\x00")), dicom.DecodeOptions{Allow: allowed}, want},
+		{"long length", cat(level, explicitEl(dicom.PatientName, "UT", "ODD"), uid), dicom.DecodeOptions{Explicit: true, Allow: allowed}, want},
+		{"last element", cat(level, uid, explicitEl(dicom.PatientName, "PN", "ODD")), dicom.DecodeOptions{Explicit: true, Allow: allowed}, want},
+		{"in a skipped sequence", cat(level, oddSeq, uid), dicom.DecodeOptions{Explicit: true, Allow: allowed}, want},
+		{"kept", cat(level, explicitEl(dicom.StudyInstanceUID, "UI", "1.2"), uid), dicom.DecodeOptions{Explicit: true, Allow: allowed}, nil},
+		{"kept sequence", cat(level, oddSeq, uid), dicom.DecodeOptions{Explicit: true}, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ds, err := dicom.Decode(tt.in, tt.opt)
+			if tt.want == nil {
+				if !errors.Is(err, dicom.ErrMalformed) {
+					t.Fatalf("Decode error = %v, want %v", err, dicom.ErrMalformed)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("Decode: %v", err)
+			}
+			if got := dump(ds); !slices.Equal(got, tt.want) {
+				t.Errorf("got  %q\nwant %q", got, tt.want)
+			}
+		})
+	}
+}

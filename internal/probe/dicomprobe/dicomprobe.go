@@ -170,6 +170,19 @@ func (p *Prober) Probe(ctx context.Context, t targets.Target) probe.Result {
 		}
 	}
 
+	if a := p.associateAny(ctx, t, conn, useTLS, &r, log); a != nil {
+		p.examine(ctx, a, &r, log)
+	}
+	return r
+}
+
+// associateAny requests an association over conn (nil: a new connection) with each candidate
+// called AE title in turn, until one is accepted or refused for another reason than the called
+// AE title; under TLSAuto a peer that does not answer plain DICOM is tried over TLS once. It
+// records the answers in r and returns the accepted association, or nil.
+func (p *Prober) associateAny(ctx context.Context, t targets.Target, conn net.Conn, useTLS bool, r *probe.Result, log *slog.Logger) *ul.Assoc {
+	d, addr := r.DICOM, t.String()
+	var err error
 	candidates := []string{p.cfg.CalledAE}
 	if p.cfg.CalledAE == "" {
 		candidates = p.cfg.Dict.Candidates(t.Port, p.cfg.MaxAETries)
@@ -191,7 +204,7 @@ func (p *Prober) Probe(ctx context.Context, t targets.Target) probe.Result {
 		d.CalledAE = called
 		a, err = p.associate(ctx, trace(conn, log), called)
 		conn = nil // ul owns it now, and closed it on failure
-		log.Debug("associate", "called_ae", called, "tls", useTLS, "error", err)
+		log.Debug("associate", "called_ae", called, "tls", useTLS, "error", probe.SafeError(err))
 		if err != nil && i == 0 && !triedTLS && p.cfg.TLS == TLSAuto && (notDICOM(err) || !isTimeout(err) && !isDICOMAnswer(err)) {
 			// Not plain DICOM: a DICOM TLS server answers a plain A-ASSOCIATE-RQ with a TLS alert or a close.
 			triedTLS = true
@@ -226,14 +239,14 @@ func (p *Prober) Probe(ctx context.Context, t targets.Target) probe.Result {
 			r.DICOM = nil
 			r.Exposure.Level = probe.LevelNotDICOM
 			r.Error = "not dicom"
-			return r
+			return nil
 		default:
 			_, r.Error = probe.Classify(err)
 			if i == 0 {
 				// Nothing DICOM-shaped came back at all (silence, or a close): not DICOM, as far as we can tell.
 				r.DICOM = nil
 				r.Exposure.Level = probe.LevelNotDICOM
-				return r
+				return nil
 			}
 		}
 		break
@@ -246,9 +259,14 @@ func (p *Prober) Probe(ctx context.Context, t targets.Target) probe.Result {
 	case sawCalled:
 		d.AECheck = probe.AECheckCalled
 	}
-	if a == nil {
-		return r
-	}
+	return a
+}
+
+// examine checks an accepted association as deep as Config.Depth asks: the peer's identity and
+// services, C-ECHO, then what C-FIND shows; it closes the association, releasing it when it is
+// still up.
+func (p *Prober) examine(ctx context.Context, a *ul.Assoc, r *probe.Result, log *slog.Logger) {
+	d := r.DICOM
 	defer a.Close()
 	d.Association, d.Reject = probe.AssociationAccepted, nil
 	r.Error = ""
@@ -269,34 +287,33 @@ func (p *Prober) Probe(ctx context.Context, t targets.Target) probe.Result {
 			sctx, cancel := context.WithTimeout(ctx, p.cfg.Timeout)
 			st, err := dimse.Echo(sctx, a)
 			cancel()
-			log.Debug("c-echo", "status", st, "error", err)
+			log.Debug("c-echo", "status", st, "error", probe.SafeError(err))
 			var ab *ul.AbortedError
 			switch {
 			case errors.As(err, &ab):
 				d.Association = probe.AssociationAborted
 				r.Exposure.Level = probe.LevelProtected
 				r.Error = "c-echo: association aborted: " + ab.Abort.Meaning()
-				return r
+				return
 			case err != nil:
 				_, r.Error = probe.Classify(err)
 				r.Error = "c-echo: " + r.Error
 				r.Exposure.Level = probe.LevelProtected
-				return r
+				return
 			}
 			d.Services.Echo = st == dimse.Success
 		}
 	}
 	if p.cfg.Depth >= DepthQuery {
-		if !p.measure(ctx, a, &r) {
-			return r // the association ended (aborted) while measuring
+		if !p.measure(ctx, a, r) {
+			return // the association ended (aborted) while measuring
 		}
 	}
 	rctx, cancel := context.WithTimeout(ctx, p.cfg.Timeout)
 	defer cancel()
 	if err := a.Release(rctx); err != nil {
-		log.Debug("release", "error", err)
+		log.Debug("release", "error", probe.SafeError(err))
 	}
-	return r
 }
 
 // TLSMode says when the probe speaks DICOM over TLS (SPEC --tls).

@@ -69,7 +69,7 @@ func (p *Prober) retrieve(ctx context.Context, a *ul.Assoc, r *probe.Result, c *
 		if cur == nil {
 			na, err := p.reassociate(ctx, r, contexts, nil)
 			if err != nil {
-				c.log.Debug("reassociate", "error", err)
+				c.log.Debug("reassociate", "error", probe.SafeError(err))
 				break
 			}
 			cur, own = na, true
@@ -77,7 +77,7 @@ func (p *Prober) retrieve(ctx context.Context, a *ul.Assoc, r *probe.Result, c *
 		tctx, cancel := context.WithTimeout(ctx, p.cfg.Timeout)
 		so, err := t.run(tctx, cur)
 		cancel()
-		c.log.Debug(t.op, "status", so.Status, "error", err)
+		c.log.Debug(t.op, "status", so.Status, "error", probe.SafeError(err))
 		var ab *ul.AbortedError
 		switch {
 		case errors.Is(err, dimse.ErrStopped):
@@ -111,7 +111,7 @@ func (p *Prober) retrieve(ctx context.Context, a *ul.Assoc, r *probe.Result, c *
 		p.release(ctx, cur)
 		cur = nil
 		ok, err := p.verify(ctx, r, inst)
-		c.log.Debug("verify retrieve", "verified", ok, "error", err)
+		c.log.Debug("verify retrieve", "verified", ok, "error", probe.SafeError(err))
 		if ok {
 			e.Retrieve = probe.RetrieveVerified
 		}

@@ -132,7 +132,7 @@ func (p *Prober) Probe(ctx context.Context, t targets.Target) (r probe.Result) {
 	r.Exposure = &probe.Exposure{Level: probe.LevelNotDICOM}
 	if err != nil {
 		switch _, r.Error = probe.Classify(err); {
-		case r.Error != "error":
+		case probe.Known(err):
 		case strings.Contains(err.Error(), "server closed idle connection"):
 			// net/http's unexported errServerClosedIdle: the peer closed a fresh connection
 			// before answering, which Classify calls EOF when the read loses the race.
