@@ -8,17 +8,20 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/spf13/cobra"
 
 	"github.com/pacswatch/pacswatch/internal/dicom/ul"
 )
 
-// Exit statuses (SPEC scan): 0 done, 1 done with errors on some targets, 2 bad usage or could not run.
+// Exit statuses (SPEC "Commands"): 0 done, 1 done with errors on some targets, 2 bad usage or could
+// not run, 130 interrupted (a scan stays resumable).
 const (
-	ExitOK      = 0
-	ExitPartial = 1
-	ExitUsage   = 2
+	ExitOK          = 0
+	ExitPartial     = 1
+	ExitUsage       = 2
+	ExitInterrupted = 130
 )
 
 // errPartial means the command finished but some targets ended in error.
@@ -41,26 +44,45 @@ func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.SetArgs(normalizeArgs(args))
+	args, err := normalizeArgs(args)
+	if err != nil {
+		fmt.Fprintf(stderr, "pacswatch: %s\n", err)
+		return ExitUsage
+	}
+	root.SetArgs(args)
 	root.SetIn(stdin)
 	root.SetOut(stdout)
 	root.SetErr(stderr)
-	root.AddCommand(newScanCmd(e), newReportCmd(e), newDiffCmd(e), newSimCmd(e), newDemoCmd(e), newVersionCmd(e))
-	err := root.ExecuteContext(ctx)
+	root.AddCommand(newScanCmd(e), newScansCmd(e), newReportCmd(e), newDiffCmd(e), newSimCmd(e), newDemoCmd(e), newVersionCmd(e))
+	err = root.ExecuteContext(ctx)
 	switch {
 	case err == nil:
 		return ExitOK
 	case errors.Is(err, errPartial):
 		return ExitPartial
+	case errors.Is(err, errInterrupted) || ctx.Err() != nil && errors.Is(err, context.Canceled):
+		fmt.Fprintf(stderr, "pacswatch: %s\n", firstLine(err.Error()))
+		return ExitInterrupted
 	}
 	// Bad usage and "could not run" (unreadable file, corrupt store) both exit 2, in one line.
 	fmt.Fprintf(stderr, "pacswatch: %s\n", firstLine(err.Error()))
 	return ExitUsage
 }
 
+// maxErrorLine caps an error line: a message never repeats a huge input whole.
+const maxErrorLine = 1000
+
+// firstLine returns the first line of an error message, capped at maxErrorLine bytes.
 func firstLine(s string) string {
 	if i := strings.IndexByte(s, '\n'); i >= 0 {
-		return s[:i]
+		s = s[:i]
+	}
+	if len(s) > maxErrorLine {
+		cut := maxErrorLine
+		for cut > 0 && !utf8.RuneStart(s[cut]) {
+			cut--
+		}
+		s = s[:cut] + "…"
 	}
 	return s
 }

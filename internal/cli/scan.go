@@ -2,28 +2,17 @@ package cli
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/binary"
-	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"os"
 	"slices"
-	"sort"
-	"strconv"
-	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
-	"github.com/spf13/pflag"
 
 	"github.com/pacswatch/pacswatch/internal/probe"
-	"github.com/pacswatch/pacswatch/internal/probe/dicomprobe"
-	"github.com/pacswatch/pacswatch/internal/probe/webprobe"
 	"github.com/pacswatch/pacswatch/internal/scan"
-	"github.com/pacswatch/pacswatch/internal/store"
 	"github.com/pacswatch/pacswatch/internal/targets"
 )
 
@@ -54,6 +43,7 @@ type scanFlags struct {
 	output      string
 	name        string
 	resume      bool
+	yes         bool
 	quiet       bool
 	verbose     int
 	logFormat   string
@@ -72,7 +62,10 @@ const scanExamples = `  # Is my own archive open? (loopback and private addresse
   pacswatch scan 198.51.100.7:11112 --depth echo
 
   # Continue the last scan after Ctrl-C or a crash
-  pacswatch scan --resume`
+  pacswatch scan --resume
+
+  # A large public range does not start without --yes (it prints the count and the time first)
+  pacswatch scan 203.0.0.0/16 --yes`
 
 func newScanCmd(e *env) *cobra.Command {
 	var f scanFlags
@@ -110,236 +103,11 @@ func newScanCmd(e *env) *cobra.Command {
 	fl.StringVarP(&f.output, "output", "o", "", "also write results as JSON Lines to `FILE` (- = stdout)")
 	fl.StringVar(&f.name, "name", "", "a `LABEL` for this scan")
 	fl.BoolVar(&f.resume, "resume", false, "continue the latest unfinished scan in the store with its own settings")
+	fl.BoolVar(&f.yes, "yes", false, "start a scan of more than 65,536 targets with public addresses (asked for again on --resume)")
 	fl.BoolVarP(&f.quiet, "quiet", "q", false, "no progress display")
 	fl.CountVarP(&f.verbose, "verbose", "v", "log each host's steps (-v), and more (-vv)")
 	fl.StringVar(&f.logFormat, "log-format", "text", "log format: text or json")
 	return cmd
-}
-
-// normalizeArgs rewrites nmap's "-iL" into "--input-list" before flag parsing.
-func normalizeArgs(args []string) []string {
-	out := make([]string, len(args))
-	for i, a := range args {
-		switch {
-		case a == "-iL":
-			a = "--input-list"
-		case strings.HasPrefix(a, "-iL="):
-			a = "--input-list=" + a[len("-iL="):]
-		}
-		out[i] = a
-	}
-	return out
-}
-
-func runScan(ctx context.Context, e *env, fl *pflag.FlagSet, f *scanFlags, args []string) error {
-	logger, err := newLogger(e.stderr, f.verbose, f.logFormat)
-	if err != nil {
-		return err
-	}
-	var (
-		st store.Store
-		sc store.Scan
-	)
-	if f.resume {
-		if len(args) > 0 || f.inputList != "" {
-			return errors.New("scan: --resume takes no targets: it continues the stored scan with its own")
-		}
-		if _, err := os.Stat(f.db); err != nil {
-			return fmt.Errorf("scan: --resume: no store at %s", f.db)
-		}
-		if st, err = openStore(ctx, f.db); err != nil {
-			return err
-		}
-		defer st.Close()
-		if sc, err = unfinishedScan(ctx, st); err != nil {
-			return err
-		}
-		if err := restoreFlags(fl, sc.Settings); err != nil {
-			return fmt.Errorf("scan: resume scan %s: %w", sc.ID, err)
-		}
-		args = sc.Targets
-	}
-
-	specs := args
-	if f.inputList != "" && !f.resume {
-		list, err := readList(e, f.inputList)
-		if err != nil {
-			return err
-		}
-		specs = append(specs, list...)
-	}
-	if len(specs) == 0 {
-		return errors.New("scan: no targets (give TARGET arguments or -iL FILE)")
-	}
-	ports, err := targets.ParsePorts(f.ports)
-	if err != nil {
-		return fmt.Errorf("--ports: %w", err)
-	}
-	var webPorts []uint16
-	if f.web {
-		if webPorts, err = targets.ParsePorts(f.webPorts); err != nil {
-			return fmt.Errorf("--web-ports: %w", err)
-		}
-	} else if fl.Changed("web-ports") || f.defCreds {
-		return errors.New("scan: --web-ports and --default-creds go with --web")
-	}
-	var exclude []string
-	for _, x := range f.exclude {
-		exclude = append(exclude, strings.Split(x, ",")...)
-	}
-	if f.excludeFile != "" {
-		list, err := readList(e, f.excludeFile)
-		if err != nil {
-			return err
-		}
-		exclude = append(exclude, list...)
-	}
-	shard, shards := uint64(0), uint64(1)
-	if f.shard != "" {
-		if shard, shards, err = targets.ParseShard(f.shard); err != nil {
-			return fmt.Errorf("--shard: %w", err)
-		}
-	}
-	depth, err := dicomprobe.ParseDepth(f.depth)
-	if err != nil {
-		return fmt.Errorf("--depth: %w", err)
-	}
-	tlsMode, err := dicomprobe.ParseTLSMode(f.tls)
-	if err != nil {
-		return fmt.Errorf("--tls: %w", err)
-	}
-	if err := dicomprobe.ValidAE(f.callingAE); err != nil {
-		return fmt.Errorf("--calling-ae: %w", err)
-	}
-	if f.calledAE != "" {
-		if err := dicomprobe.ValidAE(f.calledAE); err != nil {
-			return fmt.Errorf("--called-ae: %w", err)
-		}
-	}
-	var dict dicomprobe.Dict
-	if f.aeDict != "" {
-		if dict, err = dicomprobe.LoadDict(f.aeDict); err != nil {
-			return fmt.Errorf("--ae-dict: %w", err)
-		}
-	}
-	if f.rate < 0 || f.concurrency < 1 || f.timeout <= 0 || f.maxHostTime <= 0 || f.maxAETries < 1 {
-		return errors.New("scan: --rate must be ≥ 0, --concurrency and --max-ae-tries ≥ 1, --timeout and --max-host-time > 0")
-	}
-	if f.logFormat != "text" && f.logFormat != "json" {
-		return fmt.Errorf("--log-format: %q is not text or json", f.logFormat)
-	}
-
-	space, err := targets.Parse(ctx, specs, targets.Options{Ports: union(ports, webPorts), Exclude: exclude})
-	if err != nil {
-		return err
-	}
-
-	if !f.resume {
-		// Opened only now, so that bad input leaves no store behind.
-		if st, err = openStore(ctx, f.db); err != nil {
-			return err
-		}
-		defer st.Close()
-		seed := f.seed
-		if !fl.Changed("seed") {
-			var b [8]byte
-			_, _ = rand.Read(b[:])
-			seed = binary.LittleEndian.Uint64(b[:])
-			_ = fl.Set("seed", strconv.FormatUint(seed, 10))
-		}
-		sc, err = st.CreateScan(ctx, store.Scan{
-			Name:     f.name,
-			Targets:  specs,
-			Settings: changedFlags(fl),
-			Total:    space.Order(seed, shard, shards).Len(),
-			Seed:     seed,
-			Shard:    f.shard,
-		})
-		if err != nil {
-			return err
-		}
-	}
-	it := space.Order(sc.Seed, shard, shards)
-
-	var out io.Writer
-	if f.output != "" {
-		if f.output == "-" {
-			out = e.stdout
-		} else {
-			file, err := os.Create(f.output)
-			if err != nil {
-				return fmt.Errorf("-o: %w", err)
-			}
-			defer file.Close()
-			out = file
-		}
-	}
-	enc := json.NewEncoder(out)
-	if f.resume && out != nil {
-		// The store is the truth: a kill can fall between a batch's commit and its JSON Lines.
-		// Write what is stored first, then what this run adds: complete, and nothing twice.
-		if err := st.Results(ctx, sc.ID, func(r probe.Result) error { return enc.Encode(r) }); err != nil {
-			return fmt.Errorf("-o: rewrite stored results: %w", err)
-		}
-	}
-
-	secret, err := st.Secret(ctx)
-	if err != nil {
-		return err
-	}
-	prober := dicomprobe.New(dicomprobe.Config{
-		TLS:            tlsMode,
-		VerifyRetrieve: f.verify,
-		Secret:         secret,
-		CallingAE:      f.callingAE,
-		CalledAE:       f.calledAE,
-		Dict:           dict,
-		MaxAETries:     f.maxAETries,
-		Depth:          depth,
-		Timeout:        f.timeout,
-		Logger:         logger,
-	})
-	var p scan.Prober = prober
-	if f.web {
-		p = byPort{
-			dicom: prober, dicomPorts: ports, webPorts: webPorts,
-			web: webprobe.New(webprobe.Config{Timeout: f.timeout, DefaultCreds: f.defCreds, Logger: logger}),
-		}
-	}
-	cfg := scan.Config{
-		Rate:        f.rate,
-		Concurrency: f.concurrency,
-		MaxHostTime: f.maxHostTime,
-		Logger:      logger,
-	}
-	if out != nil {
-		cfg.OnResult = func(r probe.Result) error { return enc.Encode(r) }
-	}
-	var prog *scan.Progress
-	if file, ok := e.stderr.(*os.File); ok && !f.quiet && f.verbose == 0 && scan.IsTerminal(file) {
-		prog = scan.NewProgress(e.stderr, it.Len())
-		cfg.Progress = prog.Update
-	}
-	logger.Info("scan", "id", sc.ID, "targets", it.Len(), "resume", f.resume)
-	stats, err := scan.Run(ctx, st, sc, it, p, cfg)
-	if prog != nil {
-		prog.Finish(stats)
-	}
-	if errors.Is(err, context.Canceled) {
-		return fmt.Errorf("scan %s interrupted after %d of %d targets; continue with: pacswatch scan --resume --db %s", sc.ID, stats.Done, stats.Total, f.db)
-	}
-	if err != nil {
-		// A store that filled up or failed keeps every batch committed before: say how to go on.
-		return fmt.Errorf("scan %s: %w; what was stored is kept: once fixed, continue with: pacswatch scan --resume --db %s", sc.ID, err, f.db)
-	}
-	if !f.quiet {
-		fmt.Fprintf(e.stderr, "scan %s: %d targets, %d open, %d DICOM, %d exposed, %d errors\n",
-			sc.ID, stats.Done, stats.Open, stats.DICOM, stats.Exposed, stats.Errors)
-	}
-	if stats.Errors > 0 {
-		return errPartial
-	}
-	return nil
 }
 
 // byPort sends each target to the DICOM or the web prober by its port; a port in both lists gets
@@ -369,55 +137,6 @@ func union(a, b []uint16) []uint16 {
 	out := slices.Concat(a, b)
 	slices.Sort(out)
 	return slices.Compact(out)
-}
-
-// unfinishedScan returns the latest scan of the store that has not finished.
-func unfinishedScan(ctx context.Context, st store.Store) (store.Scan, error) {
-	scans, err := st.Scans(ctx)
-	if err != nil {
-		return store.Scan{}, err
-	}
-	for i := len(scans) - 1; i >= 0; i-- {
-		if scans[i].Finished.IsZero() {
-			return scans[i], nil
-		}
-	}
-	return store.Scan{}, errors.New("scan: --resume: no unfinished scan in the store")
-}
-
-// changedFlags records the flags the user set (and the seed), to resume with the same settings.
-func changedFlags(fl *pflag.FlagSet) map[string]string {
-	m := map[string]string{}
-	fl.Visit(func(f *pflag.Flag) {
-		switch f.Name {
-		case "resume", "input-list":
-			return
-		}
-		if sv, ok := f.Value.(pflag.SliceValue); ok {
-			m[f.Name] = strings.Join(sv.GetSlice(), ",")
-			return
-		}
-		m[f.Name] = f.Value.String()
-	})
-	return m
-}
-
-// restoreFlags applies a stored scan's settings; flags given now on the command line win.
-func restoreFlags(fl *pflag.FlagSet, settings map[string]string) error {
-	names := make([]string, 0, len(settings))
-	for k := range settings {
-		names = append(names, k)
-	}
-	sort.Strings(names)
-	for _, k := range names {
-		if fl.Changed(k) || fl.Lookup(k) == nil {
-			continue
-		}
-		if err := fl.Set(k, settings[k]); err != nil {
-			return fmt.Errorf("stored flag --%s: %w", k, err)
-		}
-	}
-	return nil
 }
 
 func readList(e *env, path string) ([]string, error) {

@@ -53,6 +53,7 @@ var (
 		"internal/dicom/dicomtest": "test wrapper: serves package scp, fuzzed itself, on loopback",
 		"internal/geo/mmdbwrite":   "writes databases with mmdbwriter (the demo's, the tests'), reads none",
 		"internal/peertest":        "test harness: talks to the Orthanc, dcmqrscp and storescp it started itself",
+		"internal/scan":            "opens connections for the probers (Dialer: rate, descriptor budget) and reads no byte from them",
 	}
 )
 
