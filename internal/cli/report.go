@@ -5,8 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io/fs"
-	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -48,7 +46,7 @@ func (g *groupFlags) thresholdFlags(fl *pflag.FlagSet) {
 
 // open checks the shared flags and opens what they name: report options (without Scan and
 // Compare), the store, and a function that closes it all.
-func (g *groupFlags) open(ctx context.Context) (report.Options, store.Store, func(), error) {
+func (g *groupFlags) open(ctx context.Context) (report.Options, store.Reader, func(), error) {
 	groups, err := parseGroups(g.groups)
 	if err != nil {
 		return report.Options{}, nil, nil, err
@@ -266,25 +264,6 @@ func closeGeo(g *geo.DB, a *geo.ASNDB) {
 	if a != nil {
 		a.Close()
 	}
-}
-
-// openExistingStore opens the store at path for reading: unlike scan, report and diff never
-// create one.
-func openExistingStore(ctx context.Context, path string) (store.Store, error) {
-	if !strings.HasPrefix(path, "postgres://") && !strings.HasPrefix(path, "postgresql://") {
-		if _, err := os.Stat(path); err != nil {
-			if errors.Is(err, os.ErrNotExist) {
-				return nil, fmt.Errorf("--db: no store at %s (run pacswatch scan first)", fileout.Show(path))
-			}
-			var pe *fs.PathError
-			if errors.As(err, &pe) {
-				err = pe.Err
-			}
-			return nil, fmt.Errorf("--db: %s: %w", fileout.Show(path), err)
-		}
-	}
-	st, err := openReadOnlyStore(ctx, path)
-	return st, capPath(err, path)
 }
 
 // capPath returns err with a path that is long or holds control characters, which another

@@ -126,7 +126,7 @@ var errStop = errors.New("report: stopped")
 
 // hosts streams a scan's hosts: the store returns results ordered by address, so the ports of
 // one host are consecutive and only the current host is held.
-func hosts(ctx context.Context, st store.Store, scanID string) iter.Seq2[*host, error] {
+func hosts(ctx context.Context, st store.Reader, scanID string) iter.Seq2[*host, error] {
 	return func(yield func(*host, error) bool) {
 		var cur *host
 		stopped := false

@@ -109,7 +109,7 @@ func (c *DiffCounts) add(k ChangeKind) {
 // Diff compares two scans host by host, streaming both (the store orders results by address)
 // in one merge: fn gets each system that changed, in address order; the summary holds the
 // counts and the per-group figures of Options.Groups (Options.Scan and Compare are ignored).
-func Diff(ctx context.Context, st store.Store, oldID, newID string, opt Options, fn func(Change) error) (*DiffSummary, error) {
+func Diff(ctx context.Context, st store.Reader, oldID, newID string, opt Options, fn func(Change) error) (*DiffSummary, error) {
 	th := opt.Thresholds
 	if th == (Thresholds{}) {
 		th = Thresholds{GoodDrop: DefaultGoodDrop, UglyRise: DefaultUglyRise}

@@ -210,7 +210,7 @@ func Definitions() []Definition {
 
 // Build computes the report of a scan, streaming its results and those of the compared scan
 // and, for the trend, of every scan in the store.
-func Build(ctx context.Context, st store.Store, opt Options) (*Report, error) {
+func Build(ctx context.Context, st store.Reader, opt Options) (*Report, error) {
 	th := opt.Thresholds
 	if th == (Thresholds{}) {
 		th = Thresholds{GoodDrop: DefaultGoodDrop, UglyRise: DefaultUglyRise}
@@ -384,7 +384,7 @@ func quote(s string) string {
 }
 
 // fold streams one scan into an aggregate.
-func fold(ctx context.Context, st store.Store, scanID string, groups []Grouping, g *geo.DB, a *geo.ASNDB) (*aggregate, error) {
+func fold(ctx context.Context, st store.Reader, scanID string, groups []Grouping, g *geo.DB, a *geo.ASNDB) (*aggregate, error) {
 	agg := newAggregate(groups)
 	for h, err := range hosts(ctx, st, scanID) {
 		if err != nil {

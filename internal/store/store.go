@@ -96,20 +96,55 @@ type Summary struct {
 	Excluded uint64 // targets never contacted: excluded after the scan started
 }
 
-// Store keeps scans and their results. Methods are safe for concurrent use.
-// Times are returned in UTC; empty Targets, Settings and Exclusions read
-// back as nil.
-type Store interface {
-	// CreateScan records a new scan and returns it as stored, with its ID.
-	// It returns ErrExists if s.ID is already taken.
-	CreateScan(ctx context.Context, s Scan) (Scan, error)
+// Reader is the reading half of a store: what report, diff, scans and serve need, and all that
+// a store opened read-only (sqlite.OpenReadOnly, a replica, a PostgreSQL role with SELECT only)
+// must provide. Methods are safe for concurrent use. Times are returned in UTC; empty Targets,
+// Settings and Exclusions read back as nil.
+type Reader interface {
 	// Scan returns the scan with the given ID, or ErrNotFound.
 	Scan(ctx context.Context, id string) (Scan, error)
 	// LatestScan returns the most recently started scan, or ErrNotFound
 	// when there is none.
 	LatestScan(ctx context.Context) (Scan, error)
 	// Scans returns every scan, oldest first (by Started, then creation).
+	// Groups(scans) gathers the shards of one run.
 	Scans(ctx context.Context) ([]Scan, error)
+
+	// Done calls fn for every (ip, port) of the scan that has a stored
+	// result, in no particular order, and stops at the first error fn
+	// returns, returning it. It returns ErrNotFound for an unknown scan.
+	Done(ctx context.Context, scanID string, fn func(ip netip.Addr, port uint16) error) error
+	// Results calls fn for every stored result of the scan ordered by
+	// ip (as netip.Addr.Compare orders them) then port, and stops at the
+	// first error fn returns, returning it. It returns ErrNotFound for an
+	// unknown scan. MergeResults reads several scans (a group's shards)
+	// in that order.
+	Results(ctx context.Context, scanID string, fn func(probe.Result) error) error
+
+	// Summary returns the whole scan's totals over every stored result,
+	// whatever run stored it, and Excluded from its last checkpoint. It
+	// returns ErrNotFound for an unknown scan.
+	Summary(ctx context.Context, id string) (Summary, error)
+	// Systems returns the figures per system of the results of the given
+	// scans taken together (the shards of one group: a system's ports may
+	// fall in different shards), as Systems documents them, computed without
+	// handing each result over (an aggregate over an index), so that a trend
+	// over many scans reads none of their records. No ID is no result; an
+	// unknown ID is ErrNotFound.
+	Systems(ctx context.Context, scanIDs ...string) (Systems, error)
+
+	// Close releases the store's resources.
+	Close() error
+}
+
+// Store keeps scans and their results: a Reader that also writes. Methods
+// are safe for concurrent use.
+type Store interface {
+	Reader
+
+	// CreateScan records a new scan and returns it as stored, with its ID.
+	// It returns ErrExists if s.ID is already taken.
+	CreateScan(ctx context.Context, s Scan) (Scan, error)
 	// FinishScan records the end time of a scan, or returns ErrNotFound.
 	FinishScan(ctx context.Context, id string, end time.Time) error
 
@@ -120,15 +155,6 @@ type Store interface {
 	// A result for the same (scan, ip, port) as a stored one replaces
 	// it. It returns ErrNotFound if the scan does not exist.
 	PutResults(ctx context.Context, scanID string, rs []probe.Result, progress Progress) error
-	// Done calls fn for every (ip, port) of the scan that has a stored
-	// result, in no particular order, and stops at the first error fn
-	// returns, returning it. It returns ErrNotFound for an unknown scan.
-	Done(ctx context.Context, scanID string, fn func(ip netip.Addr, port uint16) error) error
-	// Results calls fn for every stored result of the scan ordered by
-	// ip (as netip.Addr.Compare orders them) then port, and stops at the
-	// first error fn returns, returning it. It returns ErrNotFound for an
-	// unknown scan.
-	Results(ctx context.Context, scanID string, fn func(probe.Result) error) error
 
 	// Secret returns the database's 32-byte random secret, used as the
 	// HMAC-SHA-256 key for study UIDs. It is created on first use and
@@ -147,14 +173,6 @@ type Store interface {
 	// ReleaseLease ends holder's lease; releasing a lease one does not hold is not an error.
 	// It returns ErrNotFound for an unknown scan.
 	ReleaseLease(ctx context.Context, id, holder string) error
-
-	// Summary returns the whole scan's totals over every stored result,
-	// whatever run stored it, and Excluded from its last checkpoint. It
-	// returns ErrNotFound for an unknown scan.
-	Summary(ctx context.Context, id string) (Summary, error)
-
-	// Close releases the store's resources.
-	Close() error
 }
 
 // SecretSize is the length of the secret Store.Secret returns.

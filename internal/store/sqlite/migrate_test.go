@@ -115,8 +115,8 @@ func TestMigrateV1(t *testing.T) {
 	// Open migrates it in place.
 	s := openTest(t, path)
 	defer s.Close()
-	if got := query(t, path, "PRAGMA user_version"); got != "2" {
-		t.Errorf("after Open, user_version = %s, want 2", got)
+	if got := query(t, path, "PRAGMA user_version"); got != "3" {
+		t.Errorf("after Open, user_version = %s, want 3", got)
 	}
 	checkV1(t, s)
 	// What version 2 added works on the old scan.
