@@ -406,3 +406,10 @@ func (s *Store) ReleaseLease(ctx context.Context, id, holder string) error {
 	}
 	return nil
 }
+
+// ReadOnly returns a Reader on s's database without the write methods, as report and diff
+// hold one; closing it leaves s open.
+func (s *Store) ReadOnly() store.Reader { return readOnly{s.Reopen()} }
+
+// readOnly hides a handle's write methods.
+type readOnly struct{ store.Reader }

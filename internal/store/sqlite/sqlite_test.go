@@ -63,6 +63,21 @@ func TestConformance(t *testing.T) {
 	})
 }
 
+func TestConformanceReadOnly(t *testing.T) {
+	dir := t.TempDir()
+	path := func(t *testing.T) string {
+		return filepath.Join(dir, strings.NewReplacer("/", "_", " ", "_").Replace(t.Name())+".db")
+	}
+	storetest.RunReader(t, func(t *testing.T) store.Store { return openTest(t, path(t)) },
+		func(t *testing.T) store.Reader {
+			r, err := OpenReadOnly(context.Background(), path(t))
+			if err != nil {
+				t.Fatalf("OpenReadOnly: %v", err)
+			}
+			return r
+		})
+}
+
 func TestOpenCreates(t *testing.T) {
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "sub dir?#%", "pacswatch.db") // characters a URI must escape

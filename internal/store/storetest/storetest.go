@@ -1,6 +1,7 @@
 // Package storetest is the conformance suite of store.Store: every backend
 // runs it from its own tests, so that the scanner, report and diff can rely
-// on one behaviour whatever the --db.
+// on one behaviour whatever the --db. Run tests a store; RunReader tests a
+// backend's read-only handle (store.Reader) against what a store wrote.
 package storetest
 
 import (
@@ -49,6 +50,9 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"LeaseNotFound", testLeaseNotFound},
 		{"LeaseRace", testLeaseRace},
 		{"Summary", testSummary},
+		{"Groups", testGroups},
+		{"MergeResults", testMergeResults},
+		{"Systems", testSystems},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) { tt.fn(t, open) })
@@ -287,7 +291,7 @@ func result(scanID, ip string, port uint16, status probe.Status) probe.Result {
 }
 
 // readResults returns every result of a scan, in the order Results gives.
-func readResults(t *testing.T, s store.Store, scanID string) []probe.Result {
+func readResults(t *testing.T, s store.Reader, scanID string) []probe.Result {
 	t.Helper()
 	var rs []probe.Result
 	if err := s.Results(context.Background(), scanID, func(r probe.Result) error {
@@ -300,7 +304,7 @@ func readResults(t *testing.T, s store.Store, scanID string) []probe.Result {
 }
 
 // readDone returns the done set of a scan.
-func readDone(t *testing.T, s store.Store, scanID string) map[netip.AddrPort]bool {
+func readDone(t *testing.T, s store.Reader, scanID string) map[netip.AddrPort]bool {
 	t.Helper()
 	done := make(map[netip.AddrPort]bool)
 	if err := s.Done(context.Background(), scanID, func(ip netip.Addr, port uint16) error {
