@@ -133,7 +133,11 @@ func runReport(ctx context.Context, e *env, f *reportFlags) error {
 	if err != nil {
 		return err
 	}
-	if r.Scan.Finished.IsZero() {
+	switch {
+	case r.Scan.Finished.IsZero() && r.Scan.Shards > 1:
+		fmt.Fprintf(e.stderr, "note: scan %s is not finished (%d of %d shards finished): its figures are partial\n",
+			fileout.Show(r.Scan.ID), r.Scan.ShardsFinished, r.Scan.Shards)
+	case r.Scan.Finished.IsZero():
 		fmt.Fprintf(e.stderr, "note: scan %s is not finished: its figures are partial\n", fileout.Show(r.Scan.ID))
 	}
 	// Rendered in memory (its size grows with the groups, not the hosts) so that a failure
