@@ -537,3 +537,30 @@ func BenchmarkSummary(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkSystems figures a scan of 100,000 stored results per system.
+func BenchmarkSystems(b *testing.B) {
+	const n, batch = 100_000, 5000
+	ctx := context.Background()
+	s, err := Open(ctx, filepath.Join(b.TempDir(), "bench.db"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	sc, err := s.CreateScan(ctx, store.Scan{Name: "bench"})
+	if err != nil {
+		b.Fatal(err)
+	}
+	for i := 0; i < n; i += batch {
+		if err := s.PutResults(ctx, sc.ID, benchResults(sc.ID, i, batch), store.Progress{Done: uint64(i + batch)}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ResetTimer()
+	for b.Loop() {
+		sys, err := s.Systems(ctx, sc.ID)
+		if err != nil || sys.Accessible != n/10 {
+			b.Fatalf("Systems = %+v, %v", sys, err)
+		}
+	}
+}

@@ -96,6 +96,13 @@ func (s *Store) systemsQuery() string {
 		fmt.Fprintf(&rank, ` WHEN '%s' THEN %d`, l, l)
 	}
 	rank.WriteString(` ELSE 0 END`)
+	// A host whose ports are all below level protected counts for nothing, whichever
+	// represents it: such ports are left out before the ranking.
+	var levels []string
+	for l := probe.LevelProtected; l <= probe.LevelRetrieve; l++ {
+		levels = append(levels, fmt.Sprintf(`'%s'`, l))
+	}
+	counted := strings.Join(levels, ", ")
 	accessible := fmt.Sprintf(`lvl >= %d`, probe.LevelQuery)
 	imageAccess := fmt.Sprintf(`lvl >= %d AND (lvl >= %d OR retrieve IN ('%s', '%s'))`,
 		probe.LevelQuery, probe.LevelRetrieve, probe.RetrieveAccepted, probe.RetrieveVerified)
@@ -106,6 +113,7 @@ func (s *Store) systemsQuery() string {
 			SELECT ip, port, ` + rank.String() + ` AS lvl, ` + retrieve + ` AS retrieve,
 				` + studies + ` AS studies, ` + instances + ` AS instances
 			FROM results WHERE scan_seq IN (SELECT value FROM json_each(?1)) AND ` + honeypot + ` = 0
+				AND level IN (` + counted + `)
 		), reps AS (
 			SELECT lvl, retrieve, studies, instances,
 				row_number() OVER (PARTITION BY ip ORDER BY lvl DESC, studies DESC, instances DESC, port) AS n
@@ -114,7 +122,7 @@ func (s *Store) systemsQuery() string {
 		SELECT count(*), count(*) FILTER (WHERE ` + accessible + `), ` +
 		halves("studies", accessible) + `, ` + halves("instances", accessible) + `, ` +
 		halves("studies", imageAccess) + `, ` + halves("instances", imageAccess) + `
-		FROM reps WHERE n = 1 AND lvl >= ` + fmt.Sprint(int(probe.LevelProtected))
+		FROM reps WHERE n = 1`
 }
 
 // join returns hi·2³² + lo, saturating at math.MaxInt64.
