@@ -4,8 +4,11 @@
 // mix of exposure levels, AE-title checks, products and TLS, and a trend over every scan.
 // See SPEC.md "report" and "diff".
 //
-// A report is computed by streaming each scan's results (store.Store.Results, ordered by
-// address): memory grows with the number of groups, not of hosts. It is rendered as one
+// A report covers a run: a scan, or the shards of one (--shard I/N) taken together
+// (store.Groups). It is computed by streaming the run's results and those of the compared run
+// (store.MergeResults, ordered by address): memory grows with the number of groups, not of
+// hosts. The trend over every other run comes from the store's per-system figures
+// (store.Reader.Systems), which read no record. It is rendered as one
 // self-contained HTML file (html/template; inline SVG charts and world map; no script and no
 // network fetch), Markdown, CSV or JSON. Every string that came from a server or a database is
 // escaped for its format.

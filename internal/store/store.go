@@ -1,12 +1,20 @@
 // Package store defines where scans and their per-target results are kept:
-// the Store interface that the scanner, report and diff use, whatever the
+// the Reader that report, diff, scans and serve read through (a read-only
+// handle must do), and the Store the scanner writes through, whatever the
 // backend. Records are the SPEC's result record (probe.Result); a backend
 // stores them only after Result.Sanitize, and never anything else a server
 // sent.
 //
-// Backends live in sub-packages (store/sqlite) and import this one, never
-// the reverse; choosing a backend from a --db value is the caller's job.
-// The conformance suite every backend passes is store/storetest.
+// The scans of one run split with --shard I/N belong together: Groups
+// gathers them (group.go), MergeResults reads their results as one stream,
+// and Reader.Systems figures them per system (an address, whichever shard
+// holds its ports) without handing each result over. Only finished groups
+// (every shard finished) are compared (SPEC "report", "many machines").
+//
+// Backends live in sub-packages (store/sqlite, store/memstore) and import
+// this one, never the reverse; choosing a backend from a --db value is the
+// caller's job. The conformance suite every backend passes is
+// store/storetest.
 package store
 
 import (
