@@ -66,3 +66,21 @@ func TestReportShardedRun(t *testing.T) {
 	_, stderr, code = isolated(t, dir, "report", "--scan", "march", "--compare", "april-1")
 	oneLine(t, "--compare april-1", stderr, code, `scan "april-1" is not finished`)
 }
+
+// TestOneOpener: every reading command gives the same one line for a PostgreSQL URL and for a
+// missing store, from the one --db opener.
+func TestOneOpener(t *testing.T) {
+	missing := filepath.Join(t.TempDir(), "none.db")
+	for _, args := range [][]string{{"report"}, {"diff", "a", "b"}} {
+		for db, want := range map[string]string{
+			"postgres://127.0.0.1/pacswatch":   "--db: PostgreSQL stores are not supported yet; give a SQLite path",
+			"postgresql://127.0.0.1/pacswatch": "--db: PostgreSQL stores are not supported yet; give a SQLite path",
+			missing:                            "--db: no store at " + missing + " (run pacswatch scan first)",
+		} {
+			_, stderr, code := runCLI(append(args, "--db", db)...)
+			if code != cli.ExitUsage || !strings.Contains(stderr, want) || strings.Count(stderr, "\n") != 1 {
+				t.Errorf("%s --db %s: exit %d, %q; want 2 and %q", args[0], db, code, stderr, want)
+			}
+		}
+	}
+}

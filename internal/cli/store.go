@@ -22,14 +22,19 @@ const (
 	readOnly                   // report, diff, scans, serve: never create, never write
 )
 
-// openDB is the one opener of --db values: a SQLite path (PostgreSQL URLs come later). Read-only,
-// a missing store is an error (never created) and the handle works on a read-only file.
-func openDB(ctx context.Context, dsn string, mode storeMode) (*sqlite.Store, error) {
+// openDB is the one opener of --db values: a SQLite path (PostgreSQL URLs come later, as one
+// more case here). Read-only, a missing store is an error (never created), the handle works on
+// a read-only file, and its write methods fail with store.ErrReadOnly.
+func openDB(ctx context.Context, dsn string, mode storeMode) (store.Store, error) {
 	if isPostgres(dsn) {
 		return nil, errors.New("--db: PostgreSQL stores are not supported yet; give a SQLite path")
 	}
 	if mode == readWrite {
-		return sqlite.Open(ctx, dsn)
+		st, err := sqlite.Open(ctx, dsn)
+		if err != nil {
+			return nil, err
+		}
+		return st, nil
 	}
 	if _, err := os.Stat(dsn); err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
@@ -42,7 +47,10 @@ func openDB(ctx context.Context, dsn string, mode storeMode) (*sqlite.Store, err
 		return nil, fmt.Errorf("--db: %s: %w", fileout.Show(dsn), err)
 	}
 	st, err := sqlite.OpenReadOnly(ctx, dsn)
-	return st, capPath(err, dsn)
+	if err != nil {
+		return nil, capPath(err, dsn)
+	}
+	return st, nil
 }
 
 // isPostgres reports whether a --db value is a PostgreSQL URL.
@@ -52,11 +60,7 @@ func isPostgres(dsn string) bool {
 
 // openStore opens the store a --db value names for scanning: created when missing, migrated.
 func openStore(ctx context.Context, dsn string) (store.Store, error) {
-	st, err := openDB(ctx, dsn, readWrite)
-	if err != nil {
-		return nil, err
-	}
-	return st, nil
+	return openDB(ctx, dsn, readWrite)
 }
 
 // openExistingStore opens the store a --db value names for reading only (report, diff, scans):
