@@ -20,6 +20,7 @@ package store
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/netip"
 	"time"
 
@@ -185,3 +186,37 @@ type Store interface {
 
 // SecretSize is the length of the secret Store.Secret returns.
 const SecretSize = 32
+
+// Prepare returns result i of a PutResults batch for scan scanID as a backend stores it: its
+// ScanID filled in when empty, sanitized (probe.Result.Sanitize, on a copy: r's pointers are
+// replaced, never written through). A result of another scan, or without an IP address, is an
+// error naming it.
+func Prepare(scanID string, i int, r probe.Result) (probe.Result, error) {
+	if r.ScanID == "" {
+		r.ScanID = scanID
+	} else if r.ScanID != scanID {
+		return r, fmt.Errorf("store: put results of scan %q: result %d is of scan %q", scanID, i, r.ScanID)
+	}
+	if !r.IP.IsValid() {
+		return r, fmt.Errorf("store: put results of scan %q: result %d has no IP address", scanID, i)
+	}
+	r.Sanitize()
+	return r, nil
+}
+
+// Add counts a stored result into the summary (every field but Excluded).
+func (s *Summary) Add(r *probe.Result) {
+	s.Results++
+	if r.Status == probe.StatusOpen {
+		s.Open++
+	}
+	if r.Status == probe.StatusError {
+		s.Errors++
+	}
+	if r.DICOM != nil && r.DICOM.Association != probe.AssociationNone {
+		s.DICOM++
+	}
+	if r.Level() >= probe.LevelQuery {
+		s.Exposed++
+	}
+}

@@ -84,13 +84,17 @@ func (s *Store) lock(ctx context.Context) error {
 	return nil
 }
 
-// find returns scan id; the database is locked.
-func (s *Store) find(id string) (*scan, error) {
+// withScan runs fn on scan id with the database locked; an unknown scan is store.ErrNotFound.
+func (s *Store) withScan(ctx context.Context, id string, fn func(sc *scan) error) error {
+	if err := s.lock(ctx); err != nil {
+		return err
+	}
+	defer s.db.mu.Unlock()
 	sc, ok := s.db.scans[id]
 	if !ok {
-		return nil, fmt.Errorf("scan %q: %w", id, store.ErrNotFound)
+		return fmt.Errorf("scan %q: %w", id, store.ErrNotFound)
 	}
-	return sc, nil
+	return fn(sc)
 }
 
 // CreateScan implements store.Store.
@@ -138,15 +142,12 @@ func clone(sc store.Scan) store.Scan {
 
 // Scan implements store.Reader.
 func (s *Store) Scan(ctx context.Context, id string) (store.Scan, error) {
-	if err := s.lock(ctx); err != nil {
-		return store.Scan{}, err
-	}
-	defer s.db.mu.Unlock()
-	sc, err := s.find(id)
-	if err != nil {
-		return store.Scan{}, err
-	}
-	return clone(sc.sc), nil
+	var out store.Scan
+	err := s.withScan(ctx, id, func(sc *scan) error {
+		out = clone(sc.sc)
+		return nil
+	})
+	return out, err
 }
 
 // ordered returns the scans oldest first (by Started, then creation); the database is locked.
@@ -186,16 +187,14 @@ func (s *Store) Scans(ctx context.Context) ([]store.Scan, error) {
 
 // FinishScan implements store.Store.
 func (s *Store) FinishScan(ctx context.Context, id string, end time.Time) error {
-	if err := s.lock(ctx); err != nil {
-		return err
-	}
-	defer s.db.mu.Unlock()
-	sc, err := s.find(id)
-	if err != nil {
+	err := s.withScan(ctx, id, func(sc *scan) error {
+		sc.sc.Finished = end.UTC()
+		return nil
+	})
+	if errors.Is(err, store.ErrNotFound) {
 		return fmt.Errorf("finish %w", err)
 	}
-	sc.sc.Finished = end.UTC()
-	return nil
+	return err
 }
 
 // PutResults implements store.Store.
@@ -204,16 +203,10 @@ func (s *Store) PutResults(ctx context.Context, scanID string, rs []probe.Result
 	recs := make(map[netip.AddrPort][]byte, len(rs))
 	var keys []netip.AddrPort // in batch order: the last of a key wins
 	for i := range rs {
-		r := rs[i] // Sanitize replaces, never writes through, r's pointers
-		if r.ScanID == "" {
-			r.ScanID = scanID
-		} else if r.ScanID != scanID {
-			return fmt.Errorf("store: put results of scan %q: result %d is of scan %q", scanID, i, r.ScanID)
+		r, err := store.Prepare(scanID, i, rs[i])
+		if err != nil {
+			return err
 		}
-		if !r.IP.IsValid() {
-			return fmt.Errorf("store: put results of scan %q: result %d has no IP address", scanID, i)
-		}
-		r.Sanitize()
 		rec, err := json.Marshal(&r)
 		if err != nil {
 			return fmt.Errorf("store: put results of scan %q: result %d: %w", scanID, i, err)
@@ -222,37 +215,37 @@ func (s *Store) PutResults(ctx context.Context, scanID string, rs []probe.Result
 		recs[k] = rec
 		keys = append(keys, k)
 	}
-	if err := s.lock(ctx); err != nil {
-		return fmt.Errorf("store: put results of scan %q: %w", scanID, err)
-	}
-	defer s.db.mu.Unlock()
-	sc, err := s.find(scanID)
-	if err != nil {
+	err := s.withScan(ctx, scanID, func(sc *scan) error {
+		for _, k := range keys {
+			sc.results[k] = recs[k]
+		}
+		sc.sc.Progress = p
+		return nil
+	})
+	if errors.Is(err, store.ErrNotFound) {
 		return fmt.Errorf("put results of %w", err)
 	}
-	for _, k := range keys {
-		sc.results[k] = recs[k]
+	if err != nil {
+		return fmt.Errorf("store: put results of scan %q: %w", scanID, err)
 	}
-	sc.sc.Progress = p
 	return nil
 }
 
 // records returns a scan's records ordered by ip then port, for reading without the lock.
 func (s *Store) records(ctx context.Context, id string) ([][]byte, []netip.AddrPort, error) {
-	if err := s.lock(ctx); err != nil {
-		return nil, nil, err
-	}
-	defer s.db.mu.Unlock()
-	sc, err := s.find(id)
-	if err != nil {
-		return nil, nil, err
-	}
-	keys := slices.SortedFunc(maps.Keys(sc.results), netip.AddrPort.Compare)
-	recs := make([][]byte, len(keys))
-	for i, k := range keys {
-		recs[i] = sc.results[k]
-	}
-	return recs, keys, nil
+	var (
+		recs [][]byte
+		keys []netip.AddrPort
+	)
+	err := s.withScan(ctx, id, func(sc *scan) error {
+		keys = slices.SortedFunc(maps.Keys(sc.results), netip.AddrPort.Compare)
+		recs = make([][]byte, len(keys))
+		for i, k := range keys {
+			recs[i] = sc.results[k]
+		}
+		return nil
+	})
+	return recs, keys, err
 }
 
 // Done implements store.Reader.
@@ -294,19 +287,7 @@ func (s *Store) Results(ctx context.Context, scanID string, fn func(probe.Result
 func (s *Store) Summary(ctx context.Context, id string) (store.Summary, error) {
 	var sum store.Summary
 	err := s.Results(ctx, id, func(r probe.Result) error {
-		sum.Results++
-		if r.Status == probe.StatusOpen {
-			sum.Open++
-		}
-		if r.Status == probe.StatusError {
-			sum.Errors++
-		}
-		if r.DICOM != nil && r.DICOM.Association != probe.AssociationNone {
-			sum.DICOM++
-		}
-		if r.Level() >= probe.LevelQuery {
-			sum.Exposed++
-		}
+		sum.Add(&r)
 		return nil
 	})
 	if err != nil {
@@ -357,54 +338,42 @@ func (s *Store) AcquireLease(ctx context.Context, id string, l store.Lease, stal
 		return store.Lease{}, fmt.Errorf("store: lease scan %q: the lease has no holder", id)
 	}
 	l.Expires = l.Expires.UTC()
-	if err := s.lock(ctx); err != nil {
-		return store.Lease{}, err
-	}
-	defer s.db.mu.Unlock()
-	sc, err := s.find(id)
+	var held store.Lease
+	err := s.withScan(ctx, id, func(sc *scan) error {
+		if cur := sc.lease; cur != nil && cur.Holder != l.Holder && time.Now().Before(cur.Expires) && (stale == nil || !stale(*cur)) {
+			held = *cur
+			return fmt.Errorf("scan %q is leased to process %d on %s until %s: %w",
+				id, cur.PID, cur.Host, cur.Expires.Format(time.RFC3339), store.ErrLeased)
+		}
+		sc.lease = &l
+		return nil
+	})
 	if err != nil {
-		return store.Lease{}, err
+		return held, err
 	}
-	if cur := sc.lease; cur != nil && cur.Holder != l.Holder && time.Now().Before(cur.Expires) && (stale == nil || !stale(*cur)) {
-		return *cur, fmt.Errorf("scan %q is leased to process %d on %s until %s: %w",
-			id, cur.PID, cur.Host, cur.Expires.Format(time.RFC3339), store.ErrLeased)
-	}
-	sc.lease = &l
 	return l, nil
 }
 
 // RenewLease implements store.Store. An expired lease that nobody took over is still
 // holder's, and renewed.
 func (s *Store) RenewLease(ctx context.Context, id, holder string, expires time.Time) error {
-	if err := s.lock(ctx); err != nil {
-		return err
-	}
-	defer s.db.mu.Unlock()
-	sc, err := s.find(id)
-	if err != nil {
-		return err
-	}
-	if sc.lease == nil || sc.lease.Holder != holder {
-		return fmt.Errorf("renew the lease of scan %q: another process holds it: %w", id, store.ErrLeased)
-	}
-	sc.lease.Expires = expires.UTC()
-	return nil
+	return s.withScan(ctx, id, func(sc *scan) error {
+		if sc.lease == nil || sc.lease.Holder != holder {
+			return fmt.Errorf("renew the lease of scan %q: another process holds it: %w", id, store.ErrLeased)
+		}
+		sc.lease.Expires = expires.UTC()
+		return nil
+	})
 }
 
 // ReleaseLease implements store.Store.
 func (s *Store) ReleaseLease(ctx context.Context, id, holder string) error {
-	if err := s.lock(ctx); err != nil {
-		return err
-	}
-	defer s.db.mu.Unlock()
-	sc, err := s.find(id)
-	if err != nil {
-		return err
-	}
-	if sc.lease != nil && sc.lease.Holder == holder {
-		sc.lease = nil
-	}
-	return nil
+	return s.withScan(ctx, id, func(sc *scan) error {
+		if sc.lease != nil && sc.lease.Holder == holder {
+			sc.lease = nil
+		}
+		return nil
+	})
 }
 
 // ReadOnly returns a Reader on s's database without the write methods, as report and diff

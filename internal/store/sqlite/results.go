@@ -33,16 +33,10 @@ func (s *Store) PutResults(ctx context.Context, scanID string, rs []probe.Result
 	// Encode before taking the write lock.
 	rows := make([]row, len(rs))
 	for i := range rs {
-		r := rs[i] // Sanitize replaces, never writes through, r's pointers
-		if r.ScanID == "" {
-			r.ScanID = scanID
-		} else if r.ScanID != scanID {
-			return fmt.Errorf("store: put results of scan %q: result %d is of scan %q", scanID, i, r.ScanID)
+		r, err := store.Prepare(scanID, i, rs[i])
+		if err != nil {
+			return err
 		}
-		if !r.IP.IsValid() {
-			return fmt.Errorf("store: put results of scan %q: result %d has no IP address", scanID, i)
-		}
-		r.Sanitize()
 		if _, err := formatTime(r.Time); err != nil {
 			return fmt.Errorf("store: put results of scan %q: result %d: %w", scanID, i, err)
 		}

@@ -511,15 +511,15 @@ func BenchmarkPutResults(b *testing.B) {
 	b.ReportMetric(float64(b.N*batch)/b.Elapsed().Seconds(), "results/s")
 }
 
-// BenchmarkSummary counts a scan of 100,000 stored results.
-func BenchmarkSummary(b *testing.B) {
-	const n, batch = 100_000, 5000
+// benchStore is a store with one scan of n results stored (benchResults), and that scan.
+func benchStore(b *testing.B, n int) (*Store, store.Scan) {
+	const batch = 5000
 	ctx := context.Background()
 	s, err := Open(ctx, filepath.Join(b.TempDir(), "bench.db"))
 	if err != nil {
 		b.Fatal(err)
 	}
-	defer s.Close()
+	b.Cleanup(func() { s.Close() })
 	sc, err := s.CreateScan(ctx, store.Scan{Name: "bench"})
 	if err != nil {
 		b.Fatal(err)
@@ -529,6 +529,14 @@ func BenchmarkSummary(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+	return s, sc
+}
+
+// BenchmarkSummary counts a scan of 100,000 stored results.
+func BenchmarkSummary(b *testing.B) {
+	const n = 100_000
+	ctx := context.Background()
+	s, sc := benchStore(b, n)
 	b.ResetTimer()
 	for b.Loop() {
 		sum, err := s.Summary(ctx, sc.ID)
@@ -540,22 +548,9 @@ func BenchmarkSummary(b *testing.B) {
 
 // BenchmarkSystems figures a scan of 100,000 stored results per system.
 func BenchmarkSystems(b *testing.B) {
-	const n, batch = 100_000, 5000
+	const n = 100_000
 	ctx := context.Background()
-	s, err := Open(ctx, filepath.Join(b.TempDir(), "bench.db"))
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer s.Close()
-	sc, err := s.CreateScan(ctx, store.Scan{Name: "bench"})
-	if err != nil {
-		b.Fatal(err)
-	}
-	for i := 0; i < n; i += batch {
-		if err := s.PutResults(ctx, sc.ID, benchResults(sc.ID, i, batch), store.Progress{Done: uint64(i + batch)}); err != nil {
-			b.Fatal(err)
-		}
-	}
+	s, sc := benchStore(b, n)
 	b.ResetTimer()
 	for b.Loop() {
 		sys, err := s.Systems(ctx, sc.ID)
