@@ -91,8 +91,8 @@ func newReportCmd(e *env) *cobra.Command {
 	cmd.SetFlagErrorFunc(flagError)
 	fl := cmd.Flags()
 	fl.SortFlags = false
-	fl.StringVar(&f.scan, "scan", "", "scan `ID` to report on (default: the latest)")
-	fl.StringVar(&f.compare, "compare", "", "scan `ID` to compare with (default: the one before --scan; none for no comparison)")
+	fl.StringVar(&f.scan, "scan", "", "scan `ID` to report on, with the other shards of its --shard run (default: the latest)")
+	fl.StringVar(&f.compare, "compare", "", "scan `ID` to compare with, whose shards must all be finished (default: the latest finished scan before --scan; none for no comparison)")
 	fl.StringVar(&f.geo, "geo", "", "MaxMind DB `FILE` for countries and regions (GeoLite2-City/Country, or ip-location-db's city/country)")
 	fl.StringVar(&f.asn, "asn", "", "MaxMind DB `FILE` for autonomous systems (GeoLite2-ASN, or ip-location-db's asn)")
 	fl.StringVar(&f.format, "format", "", "html, md, csv or json (default: from the -o file's extension .html, .md, .csv or .json, else md)")
