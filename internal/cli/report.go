@@ -5,8 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io/fs"
-	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -48,7 +46,7 @@ func (g *groupFlags) thresholdFlags(fl *pflag.FlagSet) {
 
 // open checks the shared flags and opens what they name: report options (without Scan and
 // Compare), the store, and a function that closes it all.
-func (g *groupFlags) open(ctx context.Context) (report.Options, store.Store, func(), error) {
+func (g *groupFlags) open(ctx context.Context) (report.Options, store.Reader, func(), error) {
 	groups, err := parseGroups(g.groups)
 	if err != nil {
 		return report.Options{}, nil, nil, err
@@ -93,8 +91,8 @@ func newReportCmd(e *env) *cobra.Command {
 	cmd.SetFlagErrorFunc(flagError)
 	fl := cmd.Flags()
 	fl.SortFlags = false
-	fl.StringVar(&f.scan, "scan", "", "scan `ID` to report on (default: the latest)")
-	fl.StringVar(&f.compare, "compare", "", "scan `ID` to compare with (default: the one before --scan; none for no comparison)")
+	fl.StringVar(&f.scan, "scan", "", "scan `ID` to report on, with the other shards of its --shard run (default: the latest)")
+	fl.StringVar(&f.compare, "compare", "", "scan `ID` to compare with, whose shards must all be finished (default: the latest finished scan before --scan; none for no comparison)")
 	fl.StringVar(&f.geo, "geo", "", "MaxMind DB `FILE` for countries and regions (GeoLite2-City/Country, or ip-location-db's city/country)")
 	fl.StringVar(&f.asn, "asn", "", "MaxMind DB `FILE` for autonomous systems (GeoLite2-ASN, or ip-location-db's asn)")
 	fl.StringVar(&f.format, "format", "", "html, md, csv or json (default: from the -o file's extension .html, .md, .csv or .json, else md)")
@@ -135,7 +133,11 @@ func runReport(ctx context.Context, e *env, f *reportFlags) error {
 	if err != nil {
 		return err
 	}
-	if r.Scan.Finished.IsZero() {
+	switch {
+	case r.Scan.Finished.IsZero() && r.Scan.Shards > 1:
+		fmt.Fprintf(e.stderr, "note: scan %s is not finished (%d of %d shards finished): its figures are partial\n",
+			fileout.Show(r.Scan.ID), r.Scan.ShardsFinished, r.Scan.Shards)
+	case r.Scan.Finished.IsZero():
 		fmt.Fprintf(e.stderr, "note: scan %s is not finished: its figures are partial\n", fileout.Show(r.Scan.ID))
 	}
 	// Rendered in memory (its size grows with the groups, not the hosts) so that a failure
@@ -266,25 +268,6 @@ func closeGeo(g *geo.DB, a *geo.ASNDB) {
 	if a != nil {
 		a.Close()
 	}
-}
-
-// openExistingStore opens the store at path for reading: unlike scan, report and diff never
-// create one.
-func openExistingStore(ctx context.Context, path string) (store.Store, error) {
-	if !strings.HasPrefix(path, "postgres://") && !strings.HasPrefix(path, "postgresql://") {
-		if _, err := os.Stat(path); err != nil {
-			if errors.Is(err, os.ErrNotExist) {
-				return nil, fmt.Errorf("--db: no store at %s (run pacswatch scan first)", fileout.Show(path))
-			}
-			var pe *fs.PathError
-			if errors.As(err, &pe) {
-				err = pe.Err
-			}
-			return nil, fmt.Errorf("--db: %s: %w", fileout.Show(path), err)
-		}
-	}
-	st, err := openReadOnlyStore(ctx, path)
-	return st, capPath(err, path)
 }
 
 // capPath returns err with a path that is long or holds control characters, which another

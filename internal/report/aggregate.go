@@ -78,23 +78,9 @@ func (h *host) add(r probe.Result) {
 	if r.DICOM != nil && r.DICOM.TLS && l >= probe.LevelProtected {
 		h.tls = true
 	}
-	if !h.hasRep || better(&r, &h.rep) {
+	if !h.hasRep || store.Outranks(&r, &h.rep) { // ports come in order: ties go to the lower
 		h.rep, h.hasRep, h.level = r, true, l
 	}
-}
-
-func better(a, b *probe.Result) bool {
-	if c := cmp.Compare(a.Level(), b.Level()); c != 0 {
-		return c > 0
-	}
-	ea, eb := a.Exposure, b.Exposure
-	if ea == nil || eb == nil {
-		return eb == nil && ea != nil
-	}
-	if ea.Studies != eb.Studies {
-		return ea.Studies > eb.Studies
-	}
-	return ea.Instances > eb.Instances
 }
 
 func (h *host) found() bool      { return h.level >= probe.LevelProtected }
@@ -124,13 +110,14 @@ func (h *host) metrics() Metrics {
 // errStop ends a store's Results early when an iterator's consumer stops.
 var errStop = errors.New("report: stopped")
 
-// hosts streams a scan's hosts: the store returns results ordered by address, so the ports of
-// one host are consecutive and only the current host is held.
-func hosts(ctx context.Context, st store.Store, scanID string) iter.Seq2[*host, error] {
+// hosts streams the hosts of a run's scans: the store merges their results ordered by address,
+// so the ports of one host are consecutive, whatever shard holds them, and only the current host
+// is held.
+func hosts(ctx context.Context, st store.Reader, ids []string) iter.Seq2[*host, error] {
 	return func(yield func(*host, error) bool) {
 		var cur *host
 		stopped := false
-		err := st.Results(ctx, scanID, func(r probe.Result) error {
+		err := store.MergeResults(ctx, st, ids, func(r probe.Result) error {
 			if cur != nil && r.IP != cur.ip {
 				if !yield(cur, nil) {
 					stopped = true

@@ -3,7 +3,6 @@ package report
 import (
 	"cmp"
 	"context"
-	"errors"
 	"fmt"
 	"iter"
 	"net/netip"
@@ -106,10 +105,10 @@ func (c *DiffCounts) add(k ChangeKind) {
 	}
 }
 
-// Diff compares two scans host by host, streaming both (the store orders results by address)
-// in one merge: fn gets each system that changed, in address order; the summary holds the
+// Diff compares two scans host by host, each with the other shards of its run (--shard I/N),
+// streaming both (the store orders results by address) in one merge: fn gets each system that changed, in address order; the summary holds the
 // counts and the per-group figures of Options.Groups (Options.Scan and Compare are ignored).
-func Diff(ctx context.Context, st store.Store, oldID, newID string, opt Options, fn func(Change) error) (*DiffSummary, error) {
+func Diff(ctx context.Context, st store.Reader, oldID, newID string, opt Options, fn func(Change) error) (*DiffSummary, error) {
 	th := opt.Thresholds
 	if th == (Thresholds{}) {
 		th = Thresholds{GoodDrop: DefaultGoodDrop, UglyRise: DefaultUglyRise}
@@ -121,19 +120,24 @@ func Diff(ctx context.Context, st store.Store, oldID, newID string, opt Options,
 	if err != nil {
 		return nil, err
 	}
-	oldScan, err := st.Scan(ctx, oldID)
+	scans, err := st.Scans(ctx)
 	if err != nil {
-		return nil, scanErr(oldID, err)
+		return nil, fmt.Errorf("diff: %w", err)
 	}
-	newScan, err := st.Scan(ctx, newID)
+	runs := store.Groups(scans)
+	oldRun, err := runOf(runs, oldID)
 	if err != nil {
-		return nil, scanErr(newID, err)
+		return nil, err
+	}
+	newRun, err := runOf(runs, newID)
+	if err != nil {
+		return nil, err
 	}
 	oldAgg, newAgg := newAggregate(groups), newAggregate(groups)
 
-	nextOld, stopOld := iter.Pull2(hosts(ctx, st, oldID))
+	nextOld, stopOld := iter.Pull2(hosts(ctx, st, oldRun.IDs()))
 	defer stopOld()
-	nextNew, stopNew := iter.Pull2(hosts(ctx, st, newID))
+	nextNew, stopNew := iter.Pull2(hosts(ctx, st, newRun.IDs()))
 	defer stopNew()
 	o, oerr, ook := nextOld()
 	n, nerr, nok := nextNew()
@@ -192,7 +196,7 @@ func Diff(ctx context.Context, st store.Store, oldID, newID string, opt Options,
 		return nil, err
 	}
 
-	sum.Old, sum.New = scanInfo(oldScan, oldAgg), scanInfo(newScan, newAgg)
+	sum.Old, sum.New = scanInfo(oldRun, oldAgg), scanInfo(newRun, newAgg)
 	sum.Rule = th.Rule()
 	sum.Total = Row{Key: "all", Name: "all systems", Metrics: newAgg.total}
 	compare(&sum.Total, oldAgg.total, th)
@@ -252,11 +256,12 @@ func cmpSystems(a, b System, aRetrieve, bRetrieve bool) int {
 	return cmp.Or(cmp.Compare(a.Studies, b.Studies), cmp.Compare(a.Images, b.Images), cmp.Compare(r(aRetrieve), r(bRetrieve)))
 }
 
-// scanErr is the error for a scan the store could not give: its ID once (capped), and the
-// store's own context for other failures.
-func scanErr(id string, err error) error {
-	if errors.Is(err, store.ErrNotFound) {
-		return fmt.Errorf("diff: scan %s: %w", quote(id), store.ErrNotFound)
+// runOf returns the run (shard group) of scan id; an unknown scan's error quotes its ID once,
+// capped.
+func runOf(runs []store.Group, id string) (store.Group, error) {
+	i, ok := store.GroupOf(runs, id)
+	if !ok {
+		return store.Group{}, fmt.Errorf("diff: scan %s: %w", quote(id), store.ErrNotFound)
 	}
-	return fmt.Errorf("diff: %w", err)
+	return runs[i], nil
 }

@@ -6,7 +6,6 @@ import (
 	"slices"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/pacswatch/pacswatch/internal/probe"
 	"github.com/pacswatch/pacswatch/internal/report"
@@ -20,8 +19,7 @@ func finishedStore(unfinished ...string) *memStore {
 	st := newMemStore()
 	for i, id := range []string{"a", "b", "c", "d"} {
 		if slices.Contains(unfinished, id) {
-			st.add(id, nil)
-			st.scans[i].Finished = time.Time{}
+			st.addUnfinished(id)
 			continue
 		}
 		st.add(id, &probe.Exposure{Level: probe.LevelQuery, Studies: int64(100 * (i + 1)), StudiesExact: true})
@@ -82,8 +80,7 @@ func TestCompareFinishedOnly(t *testing.T) {
 func TestFailedStartNoUglyTrend(t *testing.T) {
 	st := newMemStore()
 	st.add("b", &probe.Exposure{Level: probe.LevelQuery, Studies: 380, StudiesExact: true})
-	st.add("c", nil)
-	st.scans[1].Finished = time.Time{}
+	st.addUnfinished("c")
 	st.add("d", &probe.Exposure{Level: probe.LevelQuery, Studies: 400, StudiesExact: true})
 	r, err := report.Build(context.Background(), st, report.Options{})
 	if err != nil {

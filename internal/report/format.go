@@ -282,8 +282,17 @@ func scanLine(s ScanInfo) string {
 	if s.Name != "" {
 		name = " “" + mdEscape(s.Name) + "”"
 	}
-	return fmt.Sprintf("%s%s, started %s, %s; %s targets, %s addresses probed",
-		mdEscape(s.ID), name, when(s.Started), finished(s.Finished), num(int64(min(s.Targets, 1<<62))), num(s.Hosts))
+	return fmt.Sprintf("%s%s, started %s, %s%s; %s targets, %s addresses probed",
+		mdEscape(s.ID), name, when(s.Started), finished(s.Finished), shards(s.Shards, s.ShardsFinished),
+		num(int64(min(s.Targets, 1<<62))), num(s.Hosts))
+}
+
+// shards says how many shards a sharded scan has and how many finished; "" for an unsharded one.
+func shards(n, finished uint64) string {
+	if n < 2 {
+		return ""
+	}
+	return fmt.Sprintf(" (%d shards, %d finished)", n, finished)
 }
 
 // WriteMarkdown writes the report as Markdown.

@@ -34,6 +34,7 @@ var htmlTemplate = sync.OnceValue(func() *template.Template {
 		"delta":    delta,
 		"when":     when,
 		"finished": finished,
+		"shards":   shards,
 		"percent":  percent,
 		"key":      keyCell,
 		"title":    groupTitle,

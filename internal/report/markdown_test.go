@@ -77,7 +77,7 @@ func TestMarkdownNoLinks(t *testing.T) {
 			if strings.Contains(out, "raw HTML omitted") {
 				t.Errorf("a string became raw HTML:\n%s", out)
 			}
-			stored := st.results["s1"][0].DICOM
+			stored := st.stored("s1")[0].DICOM
 			text := html.UnescapeString(out)
 			for _, s := range []string{stored.CalledAE, stored.ImplementationVersion, stored.Product, r.Scan.Name} {
 				if !strings.Contains(text, s) {

@@ -4,8 +4,11 @@
 // mix of exposure levels, AE-title checks, products and TLS, and a trend over every scan.
 // See SPEC.md "report" and "diff".
 //
-// A report is computed by streaming each scan's results (store.Store.Results, ordered by
-// address): memory grows with the number of groups, not of hosts. It is rendered as one
+// A report covers a run: a scan, or the shards of one (--shard I/N) taken together
+// (store.Groups). It is computed by streaming the run's results and those of the compared run
+// (store.MergeResults, ordered by address): memory grows with the number of groups, not of
+// hosts. The trend over every other run comes from the store's per-system figures
+// (store.Reader.Systems), which read no record. It is rendered as one
 // self-contained HTML file (html/template; inline SVG charts and world map; no script and no
 // network fetch), Markdown, CSV or JSON. Every string that came from a server or a database is
 // escaped for its format.
@@ -85,10 +88,11 @@ const NoCompare = "none"
 
 // Options choose what a report covers.
 type Options struct {
-	// Scan is the scan ID to report on; "" means the latest scan, finished or not.
+	// Scan is the scan ID to report on, with the other shards of its run; "" means the latest
+	// scan, finished or not.
 	Scan string
-	// Compare is the scan ID to compare with, which must be finished; "" means the latest
-	// finished scan before Scan (none when there is none); NoCompare for none.
+	// Compare is the scan ID to compare with, whose run must be finished (all its shards); ""
+	// means the latest finished run before Scan's (none when there is none); NoCompare for none.
 	Compare string
 
 	Geo *geo.DB    // places hosts in countries and regions; nil: no such tables
@@ -122,17 +126,22 @@ type Report struct {
 	TLS       Share     `json:"tls"`
 	Caveats   Caveats   `json:"caveats"`
 
-	Trend []Point `json:"trend"` // every scan of the store, oldest first
+	Trend []Point `json:"trend"` // every run of the store (a scan, or the shards of one), oldest first
 }
 
-// ScanInfo describes a scan.
+// ScanInfo describes a run: a scan, or the shards of one scan (--shard I/N) taken together.
 type ScanInfo struct {
-	ID       string    `json:"id"`
+	ID       string    `json:"id"` // the run's first scan
 	Name     string    `json:"name,omitempty"`
 	Started  time.Time `json:"started"`
-	Finished time.Time `json:"finished,omitzero"` // zero while unfinished
-	Targets  uint64    `json:"targets"`           // host:port pairs in the scan
+	Finished time.Time `json:"finished,omitzero"` // zero while unfinished (any shard)
+	Targets  uint64    `json:"targets"`           // host:port pairs in the scan (its stored shards)
 	Hosts    int64     `json:"hosts"`             // addresses with a stored result
+
+	// Shards is N of a sharded scan's --shard I/N, and ShardsFinished how many of its shards are
+	// stored and finished; both zero for an unsharded scan.
+	Shards         uint64 `json:"shards,omitempty"`
+	ShardsFinished uint64 `json:"shards_finished,omitempty"`
 }
 
 // Definition is a term of the report and what it counts.
@@ -185,7 +194,7 @@ type Caveats struct {
 	Honeypots         int64 `json:"honeypots"`           // hosts with a port flagged as a honeypot, left out of every figure
 }
 
-// Point is one scan's totals, for the trend over every scan.
+// Point is one run's totals, for the trend over every run.
 type Point struct {
 	Scan    string    `json:"scan"`
 	Name    string    `json:"name,omitempty"`
@@ -208,9 +217,10 @@ func Definitions() []Definition {
 	}
 }
 
-// Build computes the report of a scan, streaming its results and those of the compared scan
-// and, for the trend, of every scan in the store.
-func Build(ctx context.Context, st store.Store, opt Options) (*Report, error) {
+// Build computes the report of a run (a scan and the other shards of its --shard run), streaming
+// its results and those of the compared run; the trend over every other run comes from the
+// store's per-system figures (store.Reader.Systems).
+func Build(ctx context.Context, st store.Reader, opt Options) (*Report, error) {
 	th := opt.Thresholds
 	if th == (Thresholds{}) {
 		th = Thresholds{GoodDrop: DefaultGoodDrop, UglyRise: DefaultUglyRise}
@@ -226,7 +236,8 @@ func Build(ctx context.Context, st store.Store, opt Options) (*Report, error) {
 	if err != nil {
 		return nil, err
 	}
-	cur, prev, err := pick(scans, opt.Scan, opt.Compare)
+	runs := store.Groups(scans)
+	cur, prev, err := pick(scans, runs, opt.Scan, opt.Compare)
 	if err != nil {
 		return nil, err
 	}
@@ -238,31 +249,36 @@ func Build(ctx context.Context, st store.Store, opt Options) (*Report, error) {
 	if opt.ASN != nil {
 		r.ASN = opt.ASN.Info().String()
 	}
-	// Every scan is read once, for the trend; only the reported and the compared one are kept.
+	// Only the reported and the compared run are read result by result; the trend over the
+	// others comes from the store's per-system figures, which read no record.
 	var a, old *aggregate
-	for i, sc := range scans {
-		var g []Grouping
-		var gdb *geo.DB
-		var adb *geo.ASNDB
-		if i == cur || i == prev {
-			g, gdb, adb = groups, opt.Geo, opt.ASN
-		}
-		agg, err := fold(ctx, st, sc.ID, g, gdb, adb)
-		if err != nil {
-			return nil, err
-		}
+	for i, run := range runs {
+		var total Metrics
 		switch i {
-		case cur:
-			a = agg
-		case prev:
-			old = agg
+		case cur, prev:
+			agg, err := fold(ctx, st, run.IDs(), groups, opt.Geo, opt.ASN)
+			if err != nil {
+				return nil, err
+			}
+			if i == cur {
+				a = agg
+			} else {
+				old = agg
+			}
+			total = agg.total
+		default:
+			sys, err := st.Systems(ctx, run.IDs()...)
+			if err != nil {
+				return nil, err
+			}
+			total = metricsOf(sys)
 		}
-		r.Trend = append(r.Trend, Point{Scan: cleanText(sc.ID), Name: cleanText(sc.Name), Started: sc.Started, Metrics: agg.total})
+		r.Trend = append(r.Trend, Point{Scan: cleanText(run.ID()), Name: cleanText(run.Scans[0].Name), Started: run.Started(), Metrics: total})
 	}
 
-	r.Scan = scanInfo(scans[cur], a)
+	r.Scan = scanInfo(runs[cur], a)
 	if old != nil {
-		info := scanInfo(scans[prev], old)
+		info := scanInfo(runs[prev], old)
 		r.Compare = &info
 	}
 	r.Total = Row{Key: "all", Name: "all systems", Metrics: a.total}
@@ -321,26 +337,25 @@ func groupings(opt Options) ([]Grouping, error) {
 	return gs, nil
 }
 
-// pick returns the index of the reported scan and of the compared one (-1 for none). Only
-// finished scans are compared (SPEC "report"): by default the latest finished scan before the
-// reported one; a compared scan named explicitly must be finished.
-func pick(scans []store.Scan, id, compareID string) (cur, prev int, err error) {
-	if len(scans) == 0 {
+// pick returns the index of the reported run (the shard group of the scan named, by default
+// of the latest scan) and of the compared one (-1 for none). Only finished runs are compared
+// (SPEC "report": all shards finished): by default the latest finished run before the reported
+// one; a compared scan named explicitly must be of a finished run.
+func pick(scans []store.Scan, runs []store.Group, id, compareID string) (cur, prev int, err error) {
+	if len(runs) == 0 {
 		return 0, 0, ErrNoScans
 	}
 	find := func(id string) (int, error) {
-		for i, s := range scans {
-			if s.ID == id {
-				return i, nil
-			}
+		if i, ok := store.GroupOf(runs, id); ok {
+			return i, nil
 		}
 		return 0, fmt.Errorf("report: scan %s: %w", quote(id), store.ErrNotFound)
 	}
-	cur = len(scans) - 1
-	if id != "" {
-		if cur, err = find(id); err != nil {
-			return 0, 0, err
-		}
+	if id == "" {
+		id = scans[len(scans)-1].ID
+	}
+	if cur, err = find(id); err != nil {
+		return 0, 0, err
 	}
 	switch compareID {
 	case NoCompare:
@@ -348,7 +363,7 @@ func pick(scans []store.Scan, id, compareID string) (cur, prev int, err error) {
 	case "":
 		prev = -1
 		for i := cur - 1; i >= 0; i-- {
-			if !scans[i].Finished.IsZero() {
+			if runs[i].Finished() {
 				prev = i
 				break
 			}
@@ -360,7 +375,7 @@ func pick(scans []store.Scan, id, compareID string) (cur, prev int, err error) {
 		if prev == cur {
 			return 0, 0, fmt.Errorf("report: scan %s compared with itself", quote(compareID))
 		}
-		if scans[prev].Finished.IsZero() {
+		if !runs[prev].Finished() {
 			return 0, 0, fmt.Errorf("report: scan %s is not finished: only finished scans are compared (--compare)", quote(compareID))
 		}
 	}
@@ -383,10 +398,10 @@ func quote(s string) string {
 	return strconv.Quote(s)
 }
 
-// fold streams one scan into an aggregate.
-func fold(ctx context.Context, st store.Store, scanID string, groups []Grouping, g *geo.DB, a *geo.ASNDB) (*aggregate, error) {
+// fold streams the results of a run's scans (its shards) into one aggregate.
+func fold(ctx context.Context, st store.Reader, ids []string, groups []Grouping, g *geo.DB, a *geo.ASNDB) (*aggregate, error) {
 	agg := newAggregate(groups)
-	for h, err := range hosts(ctx, st, scanID) {
+	for h, err := range hosts(ctx, st, ids) {
 		if err != nil {
 			return nil, err
 		}
@@ -399,8 +414,21 @@ func fold(ctx context.Context, st store.Store, scanID string, groups []Grouping,
 	return agg, nil
 }
 
-func scanInfo(s store.Scan, a *aggregate) ScanInfo {
-	return ScanInfo{ID: cleanText(s.ID), Name: cleanText(s.Name), Started: s.Started, Finished: s.Finished, Targets: s.Total, Hosts: a.hosts}
+// scanInfo describes a run: its first scan's ID and name, the span of its shards, and how
+// many of them finished when it has more than one.
+func scanInfo(run store.Group, a *aggregate) ScanInfo {
+	info := ScanInfo{ID: cleanText(run.ID()), Name: cleanText(run.Scans[0].Name), Started: run.Started(),
+		Finished: run.FinishedAt(), Targets: run.Total(), Hosts: a.hosts}
+	if run.Key.Shards > 1 {
+		info.Shards, info.ShardsFinished = run.Key.Shards, run.ShardsFinished()
+	}
+	return info
+}
+
+// metricsOf returns the store's per-system figures as a report's.
+func metricsOf(s store.Systems) Metrics {
+	return Metrics{SystemsFound: s.Found, SystemsAccessible: s.Accessible, Studies: s.Studies, Images: s.Images,
+		StudiesImageAccess: s.StudiesImageAccess, ImagesAccessible: s.ImagesAccessible}
 }
 
 // maxText caps scan IDs and names in a report, in bytes.

@@ -17,13 +17,13 @@ import (
 // name.
 func hostileStore(scanName, ae, version, product string) *memStore {
 	st := newMemStore()
+	st.create("s1", scanName, "", true)
 	st.put("s1", probe.Result{
 		IP: netip.MustParseAddr("127.0.0.1"), Port: 104, Status: probe.StatusOpen,
 		DICOM: &probe.DICOM{Association: probe.AssociationAccepted, CalledAE: ae, ImplementationVersion: version, Product: product},
 		Exposure: &probe.Exposure{Level: probe.LevelQuery, Studies: 3, StudiesExact: true, Instances: 9,
 			InstancesSource: probe.InstancesSourceStudyAttr, Retrieve: probe.RetrieveRefused},
 	})
-	st.scans[0].Name = scanName
 	return st
 }
 
@@ -42,7 +42,7 @@ func FuzzRender(f *testing.F) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		stored := st.results["s1"][0].DICOM // as sanitized by the store
+		stored := st.stored("s1")[0].DICOM // as sanitized by the store
 
 		var js bytes.Buffer
 		if err := r.WriteJSON(&js); err != nil {

@@ -1,17 +1,26 @@
 // Package store defines where scans and their per-target results are kept:
-// the Store interface that the scanner, report and diff use, whatever the
+// the Reader that report, diff, scans and serve read through (a read-only
+// handle must do), and the Store the scanner writes through, whatever the
 // backend. Records are the SPEC's result record (probe.Result); a backend
 // stores them only after Result.Sanitize, and never anything else a server
 // sent.
 //
-// Backends live in sub-packages (store/sqlite) and import this one, never
-// the reverse; choosing a backend from a --db value is the caller's job.
-// The conformance suite every backend passes is store/storetest.
+// The scans of one run split with --shard I/N belong together: Groups
+// gathers them (group.go), MergeResults reads their results as one stream,
+// and Reader.Systems figures them per system (an address, whichever shard
+// holds its ports) without handing each result over. Only finished groups
+// (every shard finished) are compared (SPEC "report", "many machines").
+//
+// Backends live in sub-packages (store/sqlite, store/memstore) and import
+// this one, never the reverse; choosing a backend from a --db value is the
+// caller's job. The conformance suite every backend passes is
+// store/storetest.
 package store
 
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/netip"
 	"time"
 
@@ -96,20 +105,55 @@ type Summary struct {
 	Excluded uint64 // targets never contacted: excluded after the scan started
 }
 
-// Store keeps scans and their results. Methods are safe for concurrent use.
-// Times are returned in UTC; empty Targets, Settings and Exclusions read
-// back as nil.
-type Store interface {
-	// CreateScan records a new scan and returns it as stored, with its ID.
-	// It returns ErrExists if s.ID is already taken.
-	CreateScan(ctx context.Context, s Scan) (Scan, error)
+// Reader is the reading half of a store: what report, diff, scans and serve need, and all that
+// a store opened read-only (sqlite.OpenReadOnly, a replica, a PostgreSQL role with SELECT only)
+// must provide. Methods are safe for concurrent use. Times are returned in UTC; empty Targets,
+// Settings and Exclusions read back as nil.
+type Reader interface {
 	// Scan returns the scan with the given ID, or ErrNotFound.
 	Scan(ctx context.Context, id string) (Scan, error)
 	// LatestScan returns the most recently started scan, or ErrNotFound
 	// when there is none.
 	LatestScan(ctx context.Context) (Scan, error)
 	// Scans returns every scan, oldest first (by Started, then creation).
+	// Groups(scans) gathers the shards of one run.
 	Scans(ctx context.Context) ([]Scan, error)
+
+	// Done calls fn for every (ip, port) of the scan that has a stored
+	// result, in no particular order, and stops at the first error fn
+	// returns, returning it. It returns ErrNotFound for an unknown scan.
+	Done(ctx context.Context, scanID string, fn func(ip netip.Addr, port uint16) error) error
+	// Results calls fn for every stored result of the scan ordered by
+	// ip (as netip.Addr.Compare orders them) then port, and stops at the
+	// first error fn returns, returning it. It returns ErrNotFound for an
+	// unknown scan. MergeResults reads several scans (a group's shards)
+	// in that order.
+	Results(ctx context.Context, scanID string, fn func(probe.Result) error) error
+
+	// Summary returns the whole scan's totals over every stored result,
+	// whatever run stored it, and Excluded from its last checkpoint. It
+	// returns ErrNotFound for an unknown scan.
+	Summary(ctx context.Context, id string) (Summary, error)
+	// Systems returns the figures per system of the results of the given
+	// scans taken together (the shards of one group: a system's ports may
+	// fall in different shards), as Systems documents them, computed without
+	// handing each result over (an aggregate over an index), so that a trend
+	// over many scans reads none of their records. No ID is no result; an
+	// unknown ID is ErrNotFound.
+	Systems(ctx context.Context, scanIDs ...string) (Systems, error)
+
+	// Close releases the store's resources.
+	Close() error
+}
+
+// Store keeps scans and their results: a Reader that also writes. Methods
+// are safe for concurrent use.
+type Store interface {
+	Reader
+
+	// CreateScan records a new scan and returns it as stored, with its ID.
+	// It returns ErrExists if s.ID is already taken.
+	CreateScan(ctx context.Context, s Scan) (Scan, error)
 	// FinishScan records the end time of a scan, or returns ErrNotFound.
 	FinishScan(ctx context.Context, id string, end time.Time) error
 
@@ -120,15 +164,6 @@ type Store interface {
 	// A result for the same (scan, ip, port) as a stored one replaces
 	// it. It returns ErrNotFound if the scan does not exist.
 	PutResults(ctx context.Context, scanID string, rs []probe.Result, progress Progress) error
-	// Done calls fn for every (ip, port) of the scan that has a stored
-	// result, in no particular order, and stops at the first error fn
-	// returns, returning it. It returns ErrNotFound for an unknown scan.
-	Done(ctx context.Context, scanID string, fn func(ip netip.Addr, port uint16) error) error
-	// Results calls fn for every stored result of the scan ordered by
-	// ip (as netip.Addr.Compare orders them) then port, and stops at the
-	// first error fn returns, returning it. It returns ErrNotFound for an
-	// unknown scan.
-	Results(ctx context.Context, scanID string, fn func(probe.Result) error) error
 
 	// Secret returns the database's 32-byte random secret, used as the
 	// HMAC-SHA-256 key for study UIDs. It is created on first use and
@@ -147,15 +182,41 @@ type Store interface {
 	// ReleaseLease ends holder's lease; releasing a lease one does not hold is not an error.
 	// It returns ErrNotFound for an unknown scan.
 	ReleaseLease(ctx context.Context, id, holder string) error
-
-	// Summary returns the whole scan's totals over every stored result,
-	// whatever run stored it, and Excluded from its last checkpoint. It
-	// returns ErrNotFound for an unknown scan.
-	Summary(ctx context.Context, id string) (Summary, error)
-
-	// Close releases the store's resources.
-	Close() error
 }
 
 // SecretSize is the length of the secret Store.Secret returns.
 const SecretSize = 32
+
+// Prepare returns result i of a PutResults batch for scan scanID as a backend stores it: its
+// ScanID filled in when empty, sanitized (probe.Result.Sanitize, on a copy: r's pointers are
+// replaced, never written through). A result of another scan, or without an IP address, is an
+// error naming it.
+func Prepare(scanID string, i int, r probe.Result) (probe.Result, error) {
+	if r.ScanID == "" {
+		r.ScanID = scanID
+	} else if r.ScanID != scanID {
+		return r, fmt.Errorf("store: put results of scan %q: result %d is of scan %q", scanID, i, r.ScanID)
+	}
+	if !r.IP.IsValid() {
+		return r, fmt.Errorf("store: put results of scan %q: result %d has no IP address", scanID, i)
+	}
+	r.Sanitize()
+	return r, nil
+}
+
+// Add counts a stored result into the summary (every field but Excluded).
+func (s *Summary) Add(r *probe.Result) {
+	s.Results++
+	if r.Status == probe.StatusOpen {
+		s.Open++
+	}
+	if r.Status == probe.StatusError {
+		s.Errors++
+	}
+	if r.DICOM != nil && r.DICOM.Association != probe.AssociationNone {
+		s.DICOM++
+	}
+	if r.Level() >= probe.LevelQuery {
+		s.Exposed++
+	}
+}

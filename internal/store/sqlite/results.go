@@ -17,9 +17,10 @@ import (
 type row struct {
 	ip                 []byte
 	port               uint16
-	time               string
 	status, level      string
 	association        string // dicom.association, "none" without DICOM
+	honeypot           bool   // dicom.honeypot
+	retrieve           string // exposure.retrieve, "untested" without an exposure
 	studies, instances int64
 	record             string // TEXT: the column is STRICT
 }
@@ -32,31 +33,25 @@ func (s *Store) PutResults(ctx context.Context, scanID string, rs []probe.Result
 	// Encode before taking the write lock.
 	rows := make([]row, len(rs))
 	for i := range rs {
-		r := rs[i] // Sanitize replaces, never writes through, r's pointers
-		if r.ScanID == "" {
-			r.ScanID = scanID
-		} else if r.ScanID != scanID {
-			return fmt.Errorf("store: put results of scan %q: result %d is of scan %q", scanID, i, r.ScanID)
-		}
-		if !r.IP.IsValid() {
-			return fmt.Errorf("store: put results of scan %q: result %d has no IP address", scanID, i)
-		}
-		r.Sanitize()
-		t, err := formatTime(r.Time)
+		r, err := store.Prepare(scanID, i, rs[i])
 		if err != nil {
+			return err
+		}
+		if _, err := formatTime(r.Time); err != nil {
 			return fmt.Errorf("store: put results of scan %q: result %d: %w", scanID, i, err)
 		}
 		rec, err := json.Marshal(&r)
 		if err != nil {
 			return fmt.Errorf("store: put results of scan %q: result %d: %w", scanID, i, err)
 		}
-		rows[i] = row{ip: ipKey(r.IP), port: r.Port, time: t, status: r.Status.String(), level: r.Level().String(),
-			association: probe.AssociationNone.String(), record: string(rec)}
+		rows[i] = row{ip: ipKey(r.IP), port: r.Port, status: r.Status.String(), level: r.Level().String(),
+			association: probe.AssociationNone.String(), retrieve: probe.RetrieveUntested.String(), record: string(rec)}
 		if r.DICOM != nil {
-			rows[i].association = r.DICOM.Association.String()
+			rows[i].association, rows[i].honeypot = r.DICOM.Association.String(), r.DICOM.Honeypot
 		}
 		if r.Exposure != nil {
 			rows[i].studies, rows[i].instances = r.Exposure.Studies, r.Exposure.Instances
+			rows[i].retrieve = r.Exposure.Retrieve.String()
 		}
 	}
 
@@ -76,18 +71,19 @@ func (s *Store) PutResults(ctx context.Context, scanID string, rs []probe.Result
 	}
 	if len(rows) > 0 {
 		stmt, err := tx.PrepareContext(ctx, `INSERT INTO results
-			(scan_seq, ip, port, time, status, level, association, studies, instances, record)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-			ON CONFLICT (scan_seq, ip, port) DO UPDATE SET time = excluded.time, status = excluded.status,
-			level = excluded.level, association = excluded.association, studies = excluded.studies,
+			(scan_seq, ip, port, status, level, association, honeypot, retrieve, studies, instances, record)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+			ON CONFLICT (scan_seq, ip, port) DO UPDATE SET status = excluded.status,
+			level = excluded.level, association = excluded.association, honeypot = excluded.honeypot,
+			retrieve = excluded.retrieve, studies = excluded.studies,
 			instances = excluded.instances, record = excluded.record`)
 		if err != nil {
 			return fmt.Errorf("store: put results of scan %q: %w", scanID, err)
 		}
 		defer stmt.Close()
 		for _, r := range rows {
-			_, err := stmt.ExecContext(ctx, seq, r.ip, r.port, r.time, r.status, r.level, r.association,
-				r.studies, r.instances, r.record)
+			_, err := stmt.ExecContext(ctx, seq, r.ip, r.port, r.status, r.level, r.association,
+				r.honeypot, r.retrieve, r.studies, r.instances, r.record)
 			if err != nil {
 				return fmt.Errorf("store: put results of scan %q: %w", scanID, err)
 			}

@@ -51,7 +51,10 @@ type Store struct {
 	version int       // schema version: older ones are only read (OpenReadOnly)
 }
 
-var _ store.Store = (*Store)(nil)
+var (
+	_ store.Store  = (*Store)(nil)
+	_ store.Reader = (*Store)(nil) // what OpenReadOnly gives report, diff, scans and serve
+)
 
 // Open opens the pacswatch database at path, creating it (and its schema)
 // if the file does not exist or is empty, and migrating an older schema.

@@ -63,6 +63,21 @@ func TestConformance(t *testing.T) {
 	})
 }
 
+func TestConformanceReadOnly(t *testing.T) {
+	dir := t.TempDir()
+	path := func(t *testing.T) string {
+		return filepath.Join(dir, strings.NewReplacer("/", "_", " ", "_").Replace(t.Name())+".db")
+	}
+	storetest.RunReader(t, func(t *testing.T) store.Store { return openTest(t, path(t)) },
+		func(t *testing.T) store.Reader {
+			r, err := OpenReadOnly(context.Background(), path(t))
+			if err != nil {
+				t.Fatalf("OpenReadOnly: %v", err)
+			}
+			return r
+		})
+}
+
 func TestOpenCreates(t *testing.T) {
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "sub dir?#%", "pacswatch.db") // characters a URI must escape
@@ -496,15 +511,15 @@ func BenchmarkPutResults(b *testing.B) {
 	b.ReportMetric(float64(b.N*batch)/b.Elapsed().Seconds(), "results/s")
 }
 
-// BenchmarkSummary counts a scan of 100,000 stored results.
-func BenchmarkSummary(b *testing.B) {
-	const n, batch = 100_000, 5000
+// benchStore is a store with one scan of n results stored (benchResults), and that scan.
+func benchStore(b *testing.B, n int) (*Store, store.Scan) {
+	const batch = 5000
 	ctx := context.Background()
 	s, err := Open(ctx, filepath.Join(b.TempDir(), "bench.db"))
 	if err != nil {
 		b.Fatal(err)
 	}
-	defer s.Close()
+	b.Cleanup(func() { s.Close() })
 	sc, err := s.CreateScan(ctx, store.Scan{Name: "bench"})
 	if err != nil {
 		b.Fatal(err)
@@ -514,11 +529,33 @@ func BenchmarkSummary(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+	return s, sc
+}
+
+// BenchmarkSummary counts a scan of 100,000 stored results.
+func BenchmarkSummary(b *testing.B) {
+	const n = 100_000
+	ctx := context.Background()
+	s, sc := benchStore(b, n)
 	b.ResetTimer()
 	for b.Loop() {
 		sum, err := s.Summary(ctx, sc.ID)
 		if err != nil || sum.Results != n || sum.Open != n/10 {
 			b.Fatalf("Summary = %+v, %v", sum, err)
+		}
+	}
+}
+
+// BenchmarkSystems figures a scan of 100,000 stored results per system.
+func BenchmarkSystems(b *testing.B) {
+	const n = 100_000
+	ctx := context.Background()
+	s, sc := benchStore(b, n)
+	b.ResetTimer()
+	for b.Loop() {
+		sys, err := s.Systems(ctx, sc.ID)
+		if err != nil || sys.Accessible != n/10 {
+			b.Fatalf("Systems = %+v, %v", sys, err)
 		}
 	}
 }

@@ -289,20 +289,9 @@ func testLeaseRace(t *testing.T, open func(t *testing.T) store.Store) {
 
 // summarize counts rs as scan.Stats does.
 func summarize(rs []probe.Result, excluded uint64) store.Summary {
-	sum := store.Summary{Results: uint64(len(rs)), Excluded: excluded}
+	sum := store.Summary{Excluded: excluded}
 	for _, r := range rs {
-		if r.Status == probe.StatusOpen {
-			sum.Open++
-		}
-		if r.Status == probe.StatusError {
-			sum.Errors++
-		}
-		if r.DICOM != nil && r.DICOM.Association != probe.AssociationNone {
-			sum.DICOM++
-		}
-		if r.Level() >= probe.LevelQuery {
-			sum.Exposed++
-		}
+		sum.Add(&r)
 	}
 	return sum
 }
