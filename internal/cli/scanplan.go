@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -274,18 +273,17 @@ func restoreFlags(fl *pflag.FlagSet, settings map[string]string) error {
 	return nil
 }
 
-// unfinishedScan returns the latest scan of the store that has not finished.
-func unfinishedScan(ctx context.Context, st store.Store) (store.Scan, error) {
-	scans, err := st.Scans(ctx)
-	if err != nil {
-		return store.Scan{}, err
-	}
-	for _, s := range slices.Backward(scans) {
-		if s.Finished.IsZero() {
-			return s, nil
+// unfinishedScan returns the latest unfinished scan of the store, of the given shard ("I/N")
+// when one is named: a shard never resumes a sibling's checkpoint.
+func unfinishedScan(ctx context.Context, st store.Reader, shard string) (store.Scan, error) {
+	sc, err := store.Unfinished(ctx, st, shard)
+	if errors.Is(err, store.ErrNotFound) {
+		if shard != "" {
+			return store.Scan{}, fmt.Errorf("scan: --resume: no unfinished scan of shard %s in the store", quoteValue(shard))
 		}
+		return store.Scan{}, errors.New("scan: --resume: no unfinished scan in the store")
 	}
-	return store.Scan{}, errors.New("scan: --resume: no unfinished scan in the store")
+	return sc, err
 }
 
 // thousands writes n with thousands separators: 18,592,637,410.

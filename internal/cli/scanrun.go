@@ -47,7 +47,7 @@ func runScan(ctx context.Context, e *env, fl *pflag.FlagSet, f *scanFlags, args 
 			return err
 		}
 		defer st.Close()
-		sc, err := unfinishedScan(ctx, st)
+		sc, err := unfinishedScan(ctx, st, f.shard)
 		if err != nil {
 			return err
 		}
