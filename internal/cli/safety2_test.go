@@ -22,6 +22,7 @@ import (
 	"github.com/yuin/goldmark/extension"
 
 	"github.com/pacswatch/pacswatch/internal/dicom/dicomtest"
+	"github.com/pacswatch/pacswatch/internal/dicom/ul"
 	"github.com/pacswatch/pacswatch/internal/probe"
 	"github.com/pacswatch/pacswatch/internal/store"
 	"github.com/pacswatch/pacswatch/internal/store/sqlite"
@@ -284,4 +285,54 @@ func TestDescriptorBudget(t *testing.T) {
 		t.Errorf("store: %d error results", sum.Errors)
 	}
 
+}
+
+// TestVerboseLogFiltered (issue 10 item 14): a server-chosen 20 kB transfer syntax reaches
+// neither the -v nor the -vv log of the binary, in text or JSON; what shows is its length.
+func TestVerboseLogFiltered(t *testing.T) {
+	huge := "1.2." + strings.Repeat("9", 20000)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	t.Cleanup(func() { ln.Close(); wg.Wait() })
+	reply := (&ul.AAssociateAC{
+		ProtocolVersion: 1, CalledAE: "ANY-SCP", CallingAE: "PACSWATCH", ApplicationContext: ul.ApplicationContext,
+		PresentationContexts: []ul.PresentationContextAC{{ID: 1, Result: ul.PCAcceptance, TransferSyntax: huge}},
+		UserInfo:             ul.UserInfo{MaxLength: 16384, ImplementationClassUID: "1.2.3.4", ImplementationVersionName: "SCRIPTED"},
+	}).Append(nil)
+	wg.Go(func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			wg.Go(func() {
+				defer c.Close()
+				c.SetDeadline(time.Now().Add(5 * time.Second))
+				if _, err := ul.ReadPDU(c, 1<<20); err == nil {
+					c.Write(reply)
+				}
+			})
+		}
+	})
+	for _, args := range [][]string{{"-v"}, {"-vv"}, {"-vv", "--log-format", "json"}} {
+		_, stderr, code := pacswatch(t, "", append([]string{"scan", ln.Addr().String(), "--tls", "off", "--timeout", "2s",
+			"--db", filepath.Join(t.TempDir(), "p.db")}, args...)...)
+		if code > 1 {
+			t.Fatalf("%v: exit %d: %.500s", args, code, stderr)
+		}
+		if strings.Contains(stderr, huge[:70]) {
+			t.Errorf("%v: the log holds the server's transfer syntax", args)
+		}
+		for _, line := range strings.Split(stderr, "\n") {
+			if len(line) > 2048 {
+				t.Errorf("%v: a log line of %d bytes: %.200s…", args, len(line), line)
+			}
+		}
+		if !strings.Contains(stderr, "invalid (") {
+			t.Errorf("%v: the log does not say what was filtered:\n%.3000s", args, stderr)
+		}
+	}
 }
