@@ -124,6 +124,22 @@ func scanState(t *testing.T, db string) (store.Scan, store.Summary) {
 	return sc, sum
 }
 
+// storedNow returns how many results a store being written holds; false while it cannot be read
+// yet (not created, schema not written).
+func storedNow(db string) (uint64, bool) {
+	st, err := sqlite.OpenReadOnly(context.Background(), db)
+	if err != nil {
+		return 0, false
+	}
+	defer st.Close()
+	sc, err := st.LatestScan(context.Background())
+	if err != nil {
+		return 0, false
+	}
+	sum, err := st.Summary(context.Background(), sc.ID)
+	return sum.Results, err == nil
+}
+
 // interrupt starts a slow scan, waits until its scan exists and has stored some results, and
 // stops it with SIGINT: it must exit 130 and say how to resume.
 func interrupt(t *testing.T, ns *netns, dir, db string, args ...string) store.Scan {
@@ -135,10 +151,8 @@ func interrupt(t *testing.T, ns *netns, dir, db string, args ...string) store.Sc
 			cmd.Process.Kill()
 			t.Fatalf("the scan stored nothing in 20 s: %s", stderr)
 		}
-		if _, err := os.Stat(db); err == nil {
-			if _, sum := scanState(t, db); sum.Results > 10 {
-				break
-			}
+		if n, ok := storedNow(db); ok && n > 10 {
+			break
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
@@ -175,7 +189,7 @@ func TestResumeRefusesChanges(t *testing.T) {
 		{[]string{"-p", "9999"}, "--ports cannot change"},
 		{[]string{"--depth", "echo"}, "--depth cannot change"},
 		{[]string{"--seed", "8"}, "--seed cannot change"},
-		{[]string{"--shard", "0/2"}, "--shard cannot change"},
+		{[]string{"--shard", "0/2"}, `no unfinished scan of shard "0/2"`},
 		{[]string{"--tls", "off"}, "--tls cannot change"},
 		{[]string{"--web"}, "--web cannot change"},
 		{[]string{"--calling-ae", "OTHER"}, "--calling-ae cannot change"},
