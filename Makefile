@@ -4,7 +4,7 @@ FUZZTIME  ?= 5m
 BENCHTIME ?= 2s
 export CGO_ENABLED ?= 0
 
-.PHONY: help build test test-short check fuzz bench demo clean
+.PHONY: help build test test-short check fuzz bench demo man clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -33,6 +33,9 @@ bench: ## Go benchmarks, then bench/run.sh: scale and nmap/dcmtk comparison on a
 
 demo: ## simulate 2019's exposed PACS on loopback, scan twice, write demo-report.html
 	$(GO) run ./cmd/pacswatch demo
+
+man: ## man pages and bash/zsh/fish completions from the command definitions, into out/ (nothing installs them)
+	$(GO) run ./scripts/gendocs out
 
 clean: ## remove build outputs
 	rm -rf bin

@@ -37,23 +37,13 @@ type env struct {
 // prints exactly one line per error on stderr.
 func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	e := &env{stdin: stdin, stdout: stdout, stderr: stderr}
-	root := &cobra.Command{
-		Use:           "pacswatch",
-		Short:         "Find, measure and help close internet-exposed medical image archives (PACS)",
-		Version:       ul.Version,
-		SilenceUsage:  true,
-		SilenceErrors: true,
-	}
+	root := newRoot(e)
 	args, err := normalizeArgs(args)
 	if err != nil {
 		fmt.Fprintf(stderr, "pacswatch: %s\n", err)
 		return ExitUsage
 	}
 	root.SetArgs(args)
-	root.SetIn(stdin)
-	root.SetOut(stdout)
-	root.SetErr(stderr)
-	root.AddCommand(newScanCmd(e), newScansCmd(e), newReportCmd(e), newDiffCmd(e), newSimCmd(e), newDemoCmd(e), newVersionCmd(e))
 	err = root.ExecuteContext(ctx)
 	switch {
 	case err == nil:
@@ -65,7 +55,7 @@ func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return ExitInterrupted
 	}
 	// Bad usage and "could not run" (unreadable file, corrupt store) both exit 2, in one line.
-	fmt.Fprintf(stderr, "pacswatch: %s\n", firstLine(err.Error()))
+	fmt.Fprintf(stderr, "pacswatch: %s\n", firstLine(usageError(root, args, err).Error()))
 	return ExitUsage
 }
 
@@ -85,6 +75,30 @@ func firstLine(s string) string {
 		s = s[:cut] + "…"
 	}
 	return s
+}
+
+// newRoot returns the pacswatch command with every subcommand.
+func newRoot(e *env) *cobra.Command {
+	root := &cobra.Command{
+		Use:           "pacswatch",
+		Short:         "Find, measure and help close internet-exposed medical image archives (PACS)",
+		Version:       ul.Version,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	// --version without cobra's -v shorthand: -v means verbose, in every command that logs.
+	root.Flags().Bool("version", false, "print the version")
+	root.SetIn(e.stdin)
+	root.SetOut(e.stdout)
+	root.SetErr(e.stderr)
+	root.AddCommand(newScanCmd(e), newScansCmd(e), newReportCmd(e), newDiffCmd(e), newSimCmd(e), newDemoCmd(e), newVersionCmd(e))
+	return root
+}
+
+// NewRoot returns the command tree, for generating man pages and completions from it
+// (scripts/gendocs).
+func NewRoot(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
+	return newRoot(&env{stdin: stdin, stdout: stdout, stderr: stderr})
 }
 
 func newVersionCmd(e *env) *cobra.Command {

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
+	"strconv"
 	"sort"
 	"strings"
 	"time"
@@ -83,9 +85,16 @@ func planScan(ctx context.Context, e *env, fl *pflag.FlagSet, f *scanFlags, args
 			return nil, err
 		}
 	}
-	p.space, err = targets.Parse(ctx, p.specs, targets.Options{Ports: union(p.ports, p.webPorts), Exclude: p.exclusions})
+	p.space, err = targets.Parse(ctx, withWebPorts(p.specs, p.webPorts), targets.Options{Ports: union(p.ports, p.webPorts), Exclude: p.exclusions})
 	if err != nil {
 		return nil, err
+	}
+	if p.space.Order(0, p.shard, p.shards).Len() == 0 {
+		what := "every target is excluded (--exclude, --exclude-file, or reserved and private ranges not named explicitly)"
+		if p.space.Len() > 0 {
+			what = fmt.Sprintf("shard %s holds none of the %d targets", f.shard, p.space.Len())
+		}
+		return nil, fmt.Errorf("scan: nothing to scan: %s", what)
 	}
 	if sc != nil {
 		if err := p.sameSpace(sc); err != nil {
@@ -93,6 +102,33 @@ func planScan(ctx context.Context, e *env, fl *pflag.FlagSet, f *scanFlags, args
 		}
 	}
 	return p, nil
+}
+
+// withWebPorts adds, for each host:port target, the same host on every web port: with --web,
+// a named service's host is probed for its web front end too (a host:port target otherwise
+// takes that one port only).
+func withWebPorts(specs []string, webPorts []uint16) []string {
+	if len(webPorts) == 0 {
+		return specs
+	}
+	out := slices.Clone(specs)
+	for _, s := range specs {
+		// "[v6]:port" or "host:port" (one colon); a bare IPv6 address has more colons.
+		var host string
+		switch i := strings.LastIndex(s, "]:"); {
+		case strings.HasPrefix(s, "[") && i > 0:
+			host = s[:i+1]
+		case strings.Count(s, ":") == 1:
+			host = s[:strings.IndexByte(s, ':')]
+		}
+		if host == "" || host == "[]" {
+			continue // not a host:port (an address, a range, a CIDR, a hostname)
+		}
+		for _, wp := range webPorts {
+			out = append(out, host+":"+strconv.Itoa(int(wp)))
+		}
+	}
+	return out
 }
 
 // exclusions returns the entries of --exclude and --exclude-file.

@@ -13,6 +13,7 @@ package sqlite
 
 import (
 	"bytes"
+	"encoding/binary"
 	"context"
 	"database/sql"
 	"embed"
@@ -49,6 +50,7 @@ type Store struct {
 	ro      *readOnly // set when opened read-only
 	path    string    // as given, for messages
 	version int       // schema version: older ones are only read (OpenReadOnly)
+	created bool      // Open created the file: only then may it make an empty database a store
 }
 
 var (
@@ -57,7 +59,9 @@ var (
 )
 
 // Open opens the pacswatch database at path, creating it (and its schema)
-// if the file does not exist or is empty, and migrating an older schema.
+// if no file is there, and migrating an older schema. An existing file that
+// is no pacswatch store — empty, not SQLite, an SQLite database without
+// tables or of another application — is refused, never made into one.
 // A new file is created 0600: it holds the HMAC secret and a list of open
 // archives (SQLite gives its -wal and -shm files the same mode). A path
 // that is a symbolic link is refused. A file that is not SQLite, or an
@@ -69,7 +73,8 @@ func Open(ctx context.Context, path string) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("store: open %s: %w", path, err)
 	}
-	if err := prepareFile(abs); err != nil {
+	created, err := prepareFile(abs)
+	if err != nil {
 		return nil, err
 	}
 	q := url.Values{}
@@ -83,7 +88,7 @@ func Open(ctx context.Context, path string) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("store: open %s: %w", path, err)
 	}
-	s := &Store{db: db, path: path}
+	s := &Store{db: db, path: path, created: created}
 	if s.version, err = s.migrate(ctx); err != nil {
 		db.Close()
 		return nil, s.openError(err)
@@ -98,28 +103,68 @@ func dsn(abs string, q url.Values) string {
 
 // prepareFile gives clear errors for what SQLite would report vaguely (a
 // missing directory, a directory, a file that is not SQLite), refuses a
-// symbolic link, and creates a missing file 0600.
-func prepareFile(path string) error {
+// symbolic link and an empty file it did not create (a store is created
+// only where no file is), and creates a missing file 0600, reporting so.
+func prepareFile(path string) (created bool, err error) {
 	fi, err := os.Lstat(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		// O_EXCL: never through a symbolic link, even one made meanwhile.
 		f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
 		if err == nil {
-			return f.Close() // an empty file: SQLite makes it a new database
+			return true, f.Close() // an empty file: SQLite makes it a new database
 		}
 		if !errors.Is(err, fs.ErrExist) {
-			return fmt.Errorf("store: create %s: %w", path, cause(err))
+			return false, fmt.Errorf("store: create %s: %w", path, cause(err))
 		}
 		fi, err = os.Lstat(path) // made by another process meanwhile
 	}
 	if err != nil {
-		return fmt.Errorf("store: open %s: %w", path, cause(err))
+		return false, fmt.Errorf("store: open %s: %w", path, cause(err))
 	}
 	if fi.Mode()&fs.ModeSymlink != 0 {
-		return fmt.Errorf("store: %s is a symbolic link: give the path of the store itself", path)
+		return false, fmt.Errorf("store: %s is a symbolic link: give the path of the store itself", path)
 	}
-	_, err = checkHeader(path)
-	return err
+	empty, err := checkHeader(path)
+	if err == nil && empty {
+		return false, &notOursError{path: path, why: "an empty file; a store is created only where no file is"}
+	}
+	if err == nil {
+		err = checkOwner(path)
+	}
+	return false, err
+}
+
+// checkOwner refuses, from the file's header alone, an SQLite database that is not pacswatch's,
+// before SQLite opens it for writing (which would switch it to WAL mode: a foreign file must be
+// left as it was). PRAGMA application_id is at offset 68 of the header, the size in pages at 28
+// (https://sqlite.org/fileformat2.html §1.3). While a -wal file exists, the header may not yet
+// hold what a writer committed: then the check is SQLite's own (identify).
+func checkOwner(path string) error {
+	if _, err := os.Lstat(path + "-wal"); err == nil {
+		return nil
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return fmt.Errorf("store: open %s: %w", path, cause(err))
+	}
+	defer f.Close()
+	h := make([]byte, 100)
+	if _, err := io.ReadFull(f, h); err != nil {
+		return &notOursError{path: path, why: "a truncated SQLite header"}
+	}
+	if h[21] != 64 || h[22] != 32 || h[23] != 32 {
+		return nil // a malformed header: SQLite says what is wrong with it
+	}
+	appID, pages, version := binary.BigEndian.Uint32(h[68:]), binary.BigEndian.Uint32(h[28:]), binary.BigEndian.Uint32(h[60:])
+	switch {
+	case appID == applicationID:
+		return nil
+	case appID != 0:
+		return &notOursError{path: path, why: fmt.Sprintf("application_id %#x", appID)}
+	case pages > 1 || version != 0:
+		return &notOursError{path: path, why: "it holds another application's tables"}
+	}
+	return &notOursError{path: path, why: "an SQLite database without tables; a store is created only where no file is"}
 }
 
 // checkHeader checks that path is a file that SQLite can open as a
@@ -284,7 +329,10 @@ func (s *Store) migrate(ctx context.Context) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	if version == 0 { // an empty database: make it ours
+	if version == 0 && !s.created {
+		return 0, &notOursError{path: s.path, why: "an SQLite database without tables; a store is created only where no file is"}
+	}
+	if version == 0 { // the database this Open created: make it ours
 		if _, err := tx.ExecContext(ctx, fmt.Sprintf("PRAGMA application_id = %d", applicationID)); err != nil {
 			return 0, err
 		}

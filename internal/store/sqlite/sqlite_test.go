@@ -115,15 +115,32 @@ func TestOpenCreates(t *testing.T) {
 	}
 }
 
+// TestOpenEmptyFile: a store is created only where no file is (issue 18 item 4): an empty file,
+// or an SQLite database without tables, is refused and left as it was.
 func TestOpenEmptyFile(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "empty.db")
-	if err := os.WriteFile(path, nil, 0o644); err != nil {
+	dir := t.TempDir()
+	empty := filepath.Join(dir, "empty.db")
+	if err := os.WriteFile(empty, nil, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	s := openTest(t, path)
-	defer s.Close()
-	if _, err := s.CreateScan(context.Background(), store.Scan{}); err != nil {
-		t.Errorf("CreateScan on a store made from an empty file: %v", err)
+	bare := filepath.Join(dir, "bare.db")
+	rawDB(t, bare, "PRAGMA user_version = 0")
+	other := filepath.Join(dir, "other.db")
+	rawDB(t, other, "CREATE TABLE patients (name TEXT)")
+	for path, want := range map[string]string{empty: "only where no file is", bare: "only where no file is", other: "another application's tables"} {
+		before, _ := os.ReadFile(path)
+		s, err := Open(context.Background(), path)
+		if err == nil {
+			s.Close()
+			t.Errorf("%s: opened as a store", filepath.Base(path))
+			continue
+		}
+		if !errors.Is(err, store.ErrCorrupt) || !strings.Contains(err.Error(), want) {
+			t.Errorf("%s: err = %v", filepath.Base(path), err)
+		}
+		if after, _ := os.ReadFile(path); !bytes.Equal(before, after) {
+			t.Errorf("%s: changed by the refused open", filepath.Base(path))
+		}
 	}
 }
 
