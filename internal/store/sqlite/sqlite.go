@@ -13,10 +13,10 @@ package sqlite
 
 import (
 	"bytes"
-	"encoding/binary"
 	"context"
 	"database/sql"
 	"embed"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
