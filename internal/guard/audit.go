@@ -50,6 +50,7 @@ type Record struct {
 	// request.
 	Service         string    `json:"service,omitempty"` // echo, find, get, move, store
 	Command         string    `json:"command,omitempty"` // C-FIND-RQ and the like
+	SOPClass        string    `json:"sop_class,omitempty"`
 	MessageID       *uint16   `json:"message_id,omitempty"`
 	Level           string    `json:"level,omitempty"`
 	Universal       *bool     `json:"universal,omitempty"` // C-FIND
@@ -175,7 +176,7 @@ func (a *auditLog) ended(s *session) {
 
 func (a *auditLog) request(s *session, q *request, outcome string) {
 	r := s.base(EventRequest)
-	r.Service, r.Command = string(q.service), q.field.String()
+	r.Service, r.Command, r.SOPClass = string(q.service), q.field.String(), q.sopClass
 	id := q.msgID
 	r.MessageID = &id
 	r.Level, r.MoveDestination = string(q.level), q.moveDest

@@ -53,6 +53,7 @@ type request struct {
 	msgID     uint16
 	field     dimse.CommandField
 	service   policy.Service
+	sopClass  string
 	ctxID     byte
 	level     policy.Level
 	universal bool
@@ -243,7 +244,8 @@ func (s *session) onClientCommand(ctxID byte, b []byte) error {
 			errClientProtocol, c.Field, cur.msgID)
 	}
 	svc, known := serviceOf(c.Field)
-	r := &request{msgID: c.MessageID, field: c.Field, service: svc, ctxID: ctxID, moveDest: c.MoveDestination, t0: s.g.cfg.Now()}
+	r := &request{msgID: c.MessageID, field: c.Field, service: svc, sopClass: capped(c.AffectedSOPClassUID), ctxID: ctxID,
+		moveDest: capped(c.MoveDestination), t0: s.g.cfg.Now()}
 	s.mu.Lock()
 	s.nreq++
 	s.mu.Unlock()
@@ -432,6 +434,15 @@ func (s *session) onUpstreamCommand(b, raw []byte) *request {
 	r.bytesOut.Add(int64(len(raw)))
 	s.cur = nil
 	return r
+}
+
+// capped cuts a client's UID or AE title to what the standard allows it (64 bytes), so that a
+// hostile command set cannot fill the audit log.
+func capped(s string) string {
+	if len(s) > 64 {
+		return s[:64]
+	}
+	return s
 }
 
 func deref(p *uint16) int {
