@@ -2,14 +2,10 @@ package cli
 
 import (
 	"context"
-	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
-	"net/http"
 	"os"
 	"os/signal"
 	"strings"
@@ -17,7 +13,6 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/spf13/cobra"
 
 	"github.com/pacswatch/pacswatch/internal/guard"
@@ -69,8 +64,24 @@ A-ASSOCIATE-RJ with the right reason, or a DIMSE failure status. Admitted traffi
 Every association and every DIMSE request is written to --audit as one JSON line (who, from
 where, service, level, status, counts, bytes; never patient data) and, with --syslog, sent as a
 DICOM audit message (PS3.15 A.5) over syslog (RFC 5424, TCP or TLS). SIGHUP reloads the policy;
-a policy that does not parse is reported and the one in force stays. The policy format is
-described by "pacswatch guard --check-policy" on an empty file and in docs/guard.md.`,
+a policy that does not parse is reported and the one in force stays.
+
+The policy (YAML) denies everything it does not list:
+
+  called_ae: [ORTHANC]               # optional: the called AE titles a request may name
+  max_associations: 200              # optional, all peers together (default 1000)
+  peers:
+    - name: reading-room             # names the entry in audit records and metrics
+      calling_ae: [WS01, WS02]       # "*" matches any title
+      source: [10.1.2.0/24]          # addresses or CIDR networks
+      client_cert: {common_name: ws01.example.org}   # optional; or sha256: FINGERPRINT
+      require_tls: false             # optional
+      services: [echo, find, get, move, store]
+      query_levels: [STUDY, SERIES]  # for find, get and move
+      universal_find: false          # C-FINDs that match the whole index
+      move_destinations: [WS01]      # the only AE titles a C-MOVE may send to
+      max_associations: 4            # at once (default 16)
+      rate: 10/s                     # new associations (or /m, /h); burst: N`,
 		Example: guardExamples,
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -143,6 +154,8 @@ func (f *guardFlags) validate() error {
 		return errors.New("--upstream-cert and --upstream-key go together")
 	case f.syslogAddr == "" && (f.syslogTLS || f.syslogCA != ""):
 		return errors.New("--syslog-tls and --syslog-ca need --syslog HOST:PORT")
+	case !f.upstreamTLS && (f.upstreamCA != "" || f.upstreamCert != "" || f.upstreamName != ""):
+		return errors.New("--upstream-ca, --upstream-cert and --upstream-server-name need --upstream-tls")
 	}
 	return nil
 }
@@ -157,8 +170,11 @@ func runGuard(ctx context.Context, e *env, f *guardFlags) error {
 	}
 	logger := slog.New(slog.NewTextHandler(e.stderr, nil))
 	cfg := guard.Config{Upstream: f.upstream, Logger: logger, IdleTimeout: f.idleTimeout, AssocTimeout: f.assocTimeout}
-	if cfg.UpstreamTLS, err = f.upstreamTLSConfig(); err != nil {
-		return err
+	if f.upstreamTLS {
+		files := guard.TLSFiles{Cert: f.upstreamCert, Key: f.upstreamKey, CA: f.upstreamCA, ServerName: f.upstreamName}
+		if cfg.UpstreamTLS, err = guard.ClientTLS(files, f.upstream); err != nil {
+			return fmt.Errorf("--upstream-tls: %w", err)
+		}
 	}
 	auditW, closeAudit, err := openAudit(e, f.audit)
 	if err != nil {
@@ -194,35 +210,25 @@ func runGuard(ctx context.Context, e *env, f *guardFlags) error {
 	if err != nil {
 		return err
 	}
-	listeners, err := f.listeners()
+	eps, err := f.endpoints()
 	if err != nil {
 		return err
 	}
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
 	if f.metrics != "" {
-		stop, err := serveMetrics(ctx, f.metrics, reg)
+		stop, err := guard.ServeMetrics(f.metrics, reg)
 		if err != nil {
-			closeAll(listeners)
 			return err
 		}
 		defer stop()
 	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
 	go reloadOnHUP(ctx, g, f.policy, logger)
-	errc := make(chan error, len(listeners))
-	for _, l := range listeners {
-		logger.Info("guard listening", "addr", l.Addr().String(), "upstream", f.upstream, "peers", len(pol.Peers))
-		go func() { errc <- g.Serve(ctx, l) }()
-	}
-	var first error
-	for range listeners {
-		if err := <-errc; err != nil && first == nil {
-			first = err
-			cancel()
-		}
-	}
+	err = g.ListenAndServe(ctx, eps, func(addr string) {
+		logger.Info("guard listening", "addr", addr, "upstream", f.upstream, "peers", len(pol.Peers))
+	})
 	g.Close()
-	return first
+	return err
 }
 
 // reloadOnHUP reloads the policy on SIGHUP until ctx is done.
@@ -246,129 +252,19 @@ func reloadOnHUP(ctx context.Context, g *guard.Guard, path string, logger *slog.
 	}
 }
 
-func (f *guardFlags) listeners() ([]net.Listener, error) {
-	var out []net.Listener
+func (f *guardFlags) endpoints() ([]guard.Endpoint, error) {
+	var out []guard.Endpoint
 	if f.listen != "" {
-		l, err := net.Listen("tcp", f.listen)
-		if err != nil {
-			return nil, fmt.Errorf("listen on %s: %w", f.listen, opErr(err))
-		}
-		out = append(out, l)
+		out = append(out, guard.Endpoint{Addr: f.listen})
 	}
 	if f.listenTLS != "" {
-		cfg, err := f.serverTLSConfig()
+		cfg, err := guard.ServerTLS(guard.TLSFiles{Cert: f.tlsCert, Key: f.tlsKey, CA: f.clientCA})
 		if err != nil {
-			closeAll(out)
 			return nil, err
 		}
-		l, err := net.Listen("tcp", f.listenTLS)
-		if err != nil {
-			closeAll(out)
-			return nil, fmt.Errorf("listen on %s: %w", f.listenTLS, opErr(err))
-		}
-		out = append(out, tls.NewListener(l, cfg))
+		out = append(out, guard.Endpoint{Addr: f.listenTLS, TLS: cfg})
 	}
 	return out, nil
-}
-
-func closeAll(ls []net.Listener) {
-	for _, l := range ls {
-		l.Close()
-	}
-}
-
-// opErr drops the "listen tcp ADDR:" prefix of a *net.OpError, which the caller's message names.
-func opErr(err error) error {
-	var oe *net.OpError
-	if errors.As(err, &oe) && oe.Err != nil {
-		return oe.Err
-	}
-	return err
-}
-
-func (f *guardFlags) serverTLSConfig() (*tls.Config, error) {
-	cert, err := tls.LoadX509KeyPair(f.tlsCert, f.tlsKey)
-	if err != nil {
-		return nil, fmt.Errorf("load --tls-cert/--tls-key: %w", plainErr(err))
-	}
-	cfg := &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{cert}}
-	if f.clientCA != "" {
-		pool, err := loadPool(f.clientCA, "--client-ca")
-		if err != nil {
-			return nil, err
-		}
-		cfg.ClientCAs, cfg.ClientAuth = pool, tls.VerifyClientCertIfGiven
-	}
-	return cfg, nil
-}
-
-func (f *guardFlags) upstreamTLSConfig() (*tls.Config, error) {
-	if !f.upstreamTLS {
-		if f.upstreamCA != "" || f.upstreamCert != "" || f.upstreamName != "" {
-			return nil, errors.New("--upstream-ca, --upstream-cert and --upstream-server-name need --upstream-tls")
-		}
-		return nil, nil
-	}
-	host, _, err := net.SplitHostPort(f.upstream)
-	if err != nil {
-		return nil, fmt.Errorf("--upstream %q is not host:port", f.upstream)
-	}
-	cfg := &tls.Config{MinVersion: tls.VersionTLS12, ServerName: host}
-	if f.upstreamName != "" {
-		cfg.ServerName = f.upstreamName
-	}
-	if f.upstreamCA != "" {
-		if cfg.RootCAs, err = loadPool(f.upstreamCA, "--upstream-ca"); err != nil {
-			return nil, err
-		}
-	}
-	if f.upstreamCert != "" {
-		cert, err := tls.LoadX509KeyPair(f.upstreamCert, f.upstreamKey)
-		if err != nil {
-			return nil, fmt.Errorf("load --upstream-cert/--upstream-key: %w", plainErr(err))
-		}
-		cfg.Certificates = []tls.Certificate{cert}
-	}
-	return cfg, nil
-}
-
-func (f *guardFlags) syslogWriter(logger *slog.Logger) (*syslog.Writer, error) {
-	cfg := syslog.Config{Addr: f.syslogAddr, AppName: "pacswatch", Logger: logger}
-	cfg.Hostname, _ = os.Hostname()
-	if f.syslogTLS {
-		host, _, _ := net.SplitHostPort(f.syslogAddr)
-		cfg.TLS = &tls.Config{MinVersion: tls.VersionTLS12, ServerName: host}
-		if f.syslogCA != "" {
-			pool, err := loadPool(f.syslogCA, "--syslog-ca")
-			if err != nil {
-				return nil, err
-			}
-			cfg.TLS.RootCAs = pool
-		}
-	}
-	return syslog.New(cfg)
-}
-
-func loadPool(path, flag string) (*x509.CertPool, error) {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return nil, fmt.Errorf("read %s %s: %w", flag, path, plainErr(err))
-	}
-	pool := x509.NewCertPool()
-	if !pool.AppendCertsFromPEM(b) {
-		return nil, fmt.Errorf("%s %s: no PEM certificate in it", flag, path)
-	}
-	return pool, nil
-}
-
-// plainErr drops what a user need not read: the operation and path of an *os.PathError (the
-// message names the file) and crypto/tls's package prefix.
-func plainErr(err error) error {
-	var pe *os.PathError
-	if errors.As(err, &pe) {
-		return pe.Err
-	}
-	return errors.New(strings.TrimPrefix(err.Error(), "tls: "))
 }
 
 // openAudit opens the audit log for appending, 0600, or stdout for "-".
@@ -378,24 +274,24 @@ func openAudit(e *env, path string) (io.Writer, func(), error) {
 	}
 	fh, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
 	if err != nil {
-		return nil, nil, fmt.Errorf("open --audit %s: %w", path, plainErr(err))
+		var pe *os.PathError
+		if errors.As(err, &pe) {
+			err = pe.Err
+		}
+		return nil, nil, fmt.Errorf("open --audit %s: %w", path, err)
 	}
 	return fh, func() { fh.Close() }, nil
 }
 
-// serveMetrics serves reg's metrics at /metrics on addr until stop is called.
-func serveMetrics(ctx context.Context, addr string, reg *prometheus.Registry) (stop func(), err error) {
-	l, err := net.Listen("tcp", addr)
-	if err != nil {
-		return nil, fmt.Errorf("listen on --metrics %s: %w", addr, opErr(err))
+func (f *guardFlags) syslogWriter(logger *slog.Logger) (*syslog.Writer, error) {
+	cfg := syslog.Config{Addr: f.syslogAddr, AppName: "pacswatch", Logger: logger}
+	cfg.Hostname, _ = os.Hostname()
+	if f.syslogTLS {
+		tc, err := guard.ClientTLS(guard.TLSFiles{CA: f.syslogCA}, f.syslogAddr)
+		if err != nil {
+			return nil, fmt.Errorf("--syslog-tls: %w", err)
+		}
+		cfg.TLS = tc
 	}
-	mux := http.NewServeMux()
-	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
-	go srv.Serve(l)
-	return func() {
-		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
-		defer cancel()
-		srv.Shutdown(sctx)
-	}, nil
+	return syslog.New(cfg)
 }

@@ -6,6 +6,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/netip"
 	"os"
@@ -45,6 +46,8 @@ type session struct {
 	cur   *request   // the request under way (one: no asynchronous operations)
 	nreq  int
 	end   string // how the association ended; set once
+	// linger: the client was refused or aborted; let it read why before closing.
+	linger bool
 }
 
 // pctx is an accepted presentation context.
@@ -72,7 +75,7 @@ func (g *Guard) serveConn(ctx context.Context, c net.Conn) {
 	if ap, err := netip.ParseAddrPort(c.RemoteAddr().String()); err == nil {
 		s.from = netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
 	}
-	defer c.Close()
+	defer s.closeClient()
 	c.SetDeadline(time.Now().Add(g.cfg.AssocTimeout))
 	if tc, ok := c.(*tls.Conn); ok {
 		if err := tc.HandshakeContext(ctx); err != nil {
@@ -101,6 +104,7 @@ func (g *Guard) serveConn(ctx context.Context, c net.Conn) {
 func (s *session) associate(ctx context.Context) (release func(), ok bool) {
 	g := s.g
 	t, raw, err := s.cr.next()
+	s.linger = true // until the association is established
 	if err != nil || t != ul.TypeAAssociateRQ {
 		if err == nil && t != ul.TypeAAbort {
 			s.cw.writePDU(ul.AAbort{Source: 2, Reason: 2}) // unexpected PDU
@@ -259,6 +263,7 @@ func (s *session) negotiate(ctx context.Context, raw []byte) bool {
 		}
 		s.client.SetDeadline(time.Time{})
 		up.SetDeadline(time.Time{})
+		s.linger = false
 		g.audit.accepted(s)
 		return true
 	}
@@ -322,8 +327,8 @@ func (s *session) run() {
 	go func() {
 		defer close(done)
 		s.pump(&s.ur, &s.lastC, s.fromUpstream, s.upstreamError)
-		s.client.Close()
 		s.up.Close()
+		s.client.SetReadDeadline(time.Unix(1, 0)) // the client's pump stops: the end is known
 	}()
 	s.pump(&s.cr, &s.lastU, s.fromClient, s.clientError)
 	s.up.Close()
@@ -345,6 +350,9 @@ func (s *session) pump(r *pduReader, other *atomic.Int64, handle func(ul.Type, [
 	for {
 		r.conn.SetReadDeadline(time.Now().Add(idle))
 		t, raw, err := r.next()
+		if err != nil && s.ended() {
+			return
+		}
 		if errors.Is(err, os.ErrDeadlineExceeded) && time.Since(time.Unix(0, other.Load())) < idle {
 			continue
 		}
@@ -383,13 +391,39 @@ func (s *session) ended() bool {
 	return s.end != ""
 }
 
-// abortBoth sends A-ABORT to both sides (source service-provider towards the client) and
-// closes both connections.
+// abortBoth sends A-ABORT to both sides (source service-provider towards the client), closes
+// the upstream and stops reading the client, which is closed once it has read the A-ABORT.
 func (s *session) abortBoth() {
 	s.cw.writePDU(ul.AAbort{Source: 2, Reason: 0})
 	s.uw.writePDU(ul.AAbort{})
-	s.client.Close()
 	s.up.Close()
+	s.mu.Lock()
+	s.linger = true
+	s.mu.Unlock()
+	s.client.SetReadDeadline(time.Unix(1, 0))
+}
+
+// lingerTime bounds how long a refused or aborted client may take to read why and close.
+const lingerTime = time.Second
+
+// closeClient closes the client's connection. A client that was refused or aborted first sees
+// the end of the stream after the A-ASSOCIATE-RJ or A-ABORT, and has lingerTime to read them:
+// what it sent and the guard did not read is drained meanwhile, so that closing does not reset
+// the connection and destroy the answer in flight.
+func (s *session) closeClient() {
+	s.mu.Lock()
+	linger := s.linger
+	s.mu.Unlock()
+	c := s.client
+	cw, ok := c.(interface{ CloseWrite() error })
+	if !linger || !ok {
+		c.Close()
+		return
+	}
+	cw.CloseWrite()
+	c.SetReadDeadline(time.Now().Add(lingerTime))
+	io.CopyN(io.Discard, c, 1<<20)
+	c.Close()
 }
 
 func (s *session) clientError(err error) {
@@ -401,8 +435,10 @@ func (s *session) clientError(err error) {
 		s.setEnd(endClientError)
 		s.cw.writePDU(ul.AAbort{Source: 2, Reason: abortReason(err)})
 		s.uw.writePDU(ul.AAbort{})
-		s.client.Close()
 		s.up.Close()
+		s.mu.Lock()
+		s.linger = true
+		s.mu.Unlock()
 	default:
 		s.setEnd(endClientClosed)
 		s.uw.writePDU(ul.AAbort{})
