@@ -3,8 +3,8 @@ package guard
 import (
 	"errors"
 	"io"
-	"os"
 	"net"
+	"os"
 	"testing"
 	"time"
 
