@@ -114,7 +114,8 @@ func (e *emitter) flushRun() error {
 
 func (e *emitter) finish() error {
 	if !e.split && e.nfwd == e.total {
-		return e.s.uw.write(e.raw)
+		e.s.uw.queue(e.raw) // sent before the client's next PDU is read
+		return nil
 	}
 	return e.flushRun()
 }
@@ -394,11 +395,11 @@ func (s *session) upstreamData(raw []byte) error {
 		}
 		s.mu.Unlock()
 	}
-	err = s.cw.write(raw)
+	s.cw.queue(raw) // sent before the upstream's next PDU is read
 	if done != nil {
 		s.finish(done, "")
 	}
-	return err
+	return nil
 }
 
 // onUpstreamCommand follows one command from the upstream. It returns the request under way

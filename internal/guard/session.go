@@ -323,6 +323,7 @@ func (s *session) run() {
 	s.lastU.Store(now)
 	s.creq.init()
 	s.cup.init()
+	s.cr.flush, s.ur.flush = s.uw.flush, s.cw.flush
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
