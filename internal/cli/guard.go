@@ -223,7 +223,10 @@ func runGuard(ctx context.Context, e *env, f *guardFlags) error {
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	go reloadOnHUP(ctx, g, f.policy, logger)
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	go reloadOnHUP(ctx, hup, g, f.policy, logger)
 	err = g.ListenAndServe(ctx, eps, func(addr string) {
 		logger.Info("guard listening", "addr", addr, "upstream", f.upstream, "peers", len(pol.Peers))
 	})
@@ -231,11 +234,8 @@ func runGuard(ctx context.Context, e *env, f *guardFlags) error {
 	return err
 }
 
-// reloadOnHUP reloads the policy on SIGHUP until ctx is done.
-func reloadOnHUP(ctx context.Context, g *guard.Guard, path string, logger *slog.Logger) {
-	hup := make(chan os.Signal, 1)
-	signal.Notify(hup, syscall.SIGHUP)
-	defer signal.Stop(hup)
+// reloadOnHUP reloads the policy at each signal on hup until ctx is done.
+func reloadOnHUP(ctx context.Context, hup <-chan os.Signal, g *guard.Guard, path string, logger *slog.Logger) {
 	for {
 		select {
 		case <-ctx.Done():

@@ -28,6 +28,11 @@ peers:
     calling_ae: [ECHOER]
     source: 127.0.0.1
     services: [echo]
+  - name: looker
+    calling_ae: [LOOKER]
+    source: 127.0.0.1
+    services: [echo, find]
+    query_levels: [STUDY]
 `
 
 // TestDcmtkThroughGuardToOrthanc is the issue's acceptance: in front of an Orthanc with its
@@ -97,6 +102,13 @@ func TestDcmtkThroughGuardToOrthanc(t *testing.T) {
 		t.Errorf("movescu to EVIL: %v\n%s", err, out)
 	}
 	g.Audit.wait(t, func(r Record) bool { return r.Refusal == "move-destination-not-allowed" && r.MoveDestination == "EVIL" })
+	// movescu proposes C-FIND and C-MOVE contexts: LOOKER gets C-FIND's, and C-MOVE's answered as
+	// refused by the guard in the A-ASSOCIATE-AC it rewrites; dcmtk reads it and stops cleanly.
+	out, err = run("movescu", "-S", "-aet", "LOOKER", "-aec", "ORTHANC", "-aem", "DEST", "-k", "QueryRetrieveLevel=STUDY", "-k", "StudyInstanceUID="+study, host, port)
+	if strings.Contains(out, "Association Rejected") || !strings.Contains(out, "No valid Presentation Context") {
+		t.Errorf("movescu as LOOKER: %v\n%s", err, out)
+	}
+	g.Audit.wait(t, func(r Record) bool { return r.Event == EventAssociation && r.Calling == "LOOKER" && r.Result == "accepted" })
 	for _, svc := range []string{"echo", "get", "move", "store"} {
 		g.Audit.wait(t, func(r Record) bool { return r.Event == EventRequest && r.Service == svc && r.Decision == "forwarded" })
 	}

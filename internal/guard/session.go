@@ -270,12 +270,14 @@ func (s *session) negotiate(ctx context.Context, raw []byte) bool {
 	return s.upstreamFailed("upstream-unexpected-answer")
 }
 
-// upstreamFailed aborts both sides of an association the upstream did not establish.
+// upstreamFailed ends an association the upstream did not establish: an A-ABORT upstream, and
+// for the client, which has had no answer yet, a transient rejection (temporary congestion).
 func (s *session) upstreamFailed(why string) bool {
 	s.uw.writePDU(ul.AAbort{})
 	s.up.Close()
-	s.cw.writePDU(ul.AAbort{Source: 2, Reason: 0})
-	s.g.audit.rejected(s, ul.AAssociateRJ{}, why, "guard")
+	rj := ul.AAssociateRJ{Result: 2, Source: 3, Reason: 1}
+	s.cw.writePDU(rj)
+	s.g.audit.rejected(s, rj, why, "guard")
 	return false
 }
 
@@ -307,7 +309,14 @@ func (s *session) accept(ac *ul.AAssociateAC, raw, rqBytes []byte, filtered []by
 	out := *ac
 	out.PresentationContexts = append([]ul.PresentationContextAC(nil), ac.PresentationContexts...)
 	for _, id := range filtered {
-		out.PresentationContexts = append(out.PresentationContexts, ul.PresentationContextAC{ID: id, Result: ul.PCUserRejection})
+		// The transfer syntax of a refused context is not significant, but some parsers want one.
+		ts := ""
+		for _, pc := range s.rq.PresentationContexts {
+			if pc.ID == id && len(pc.TransferSyntaxes) > 0 {
+				ts = pc.TransferSyntaxes[0]
+			}
+		}
+		out.PresentationContexts = append(out.PresentationContexts, ul.PresentationContextAC{ID: id, Result: ul.PCUserRejection, TransferSyntax: ts})
 	}
 	if m := out.UserInfo.MaxLength; m == 0 || m > s.g.cfg.MaxPDU {
 		out.UserInfo.MaxLength = s.g.cfg.MaxPDU
