@@ -108,7 +108,9 @@ func TestDcmtkThroughGuardToOrthanc(t *testing.T) {
 	if strings.Contains(out, "Association Rejected") || !strings.Contains(out, "No valid Presentation Context") {
 		t.Errorf("movescu as LOOKER: %v\n%s", err, out)
 	}
-	g.Audit.wait(t, func(r Record) bool { return r.Event == EventAssociation && r.Calling == "LOOKER" && r.Result == "accepted" })
+	g.Audit.wait(t, func(r Record) bool {
+		return r.Event == EventAssociation && r.Calling == "LOOKER" && r.Result == "accepted"
+	})
 	for _, svc := range []string{"echo", "get", "move", "store"} {
 		g.Audit.wait(t, func(r Record) bool { return r.Event == EventRequest && r.Service == svc && r.Decision == "forwarded" })
 	}
