@@ -184,14 +184,14 @@ func TestGuardUsage(t *testing.T) {
 	good := filepath.Join(dir, "good.yaml")
 	os.WriteFile(good, []byte("peers:\n  - name: a\n    calling_ae: A\n    source: 127.0.0.1\n    services: [echo]\n"), 0o600)
 	bad := filepath.Join(dir, "bad.yaml")
-	os.WriteFile(bad, []byte("peers:\n  - name: a\n    calling_ae: A\n    source: 10.0.0.0/33\n"), 0o600)
+	os.WriteFile(bad, []byte("peers:\n  - name: a\n    calling_ae: A\n    source: 198.51.100.0/33\n"), 0o600)
 	tests := []struct {
 		args []string
 		code int
 		want string
 	}{
 		{[]string{"guard", "--check-policy", good}, 0, "valid: 1 peers"},
-		{[]string{"guard", "--check-policy", bad}, 2, `line 4: peers[0].source: "10.0.0.0/33" is not an IP address or CIDR network`},
+		{[]string{"guard", "--check-policy", bad}, 2, `line 4: peers[0].source: "198.51.100.0/33" is not an IP address or CIDR network`},
 		{[]string{"guard", "--check-policy", filepath.Join(dir, "none.yaml")}, 2, "no such file or directory"},
 		{[]string{"guard", "--listen", "127.0.0.1:0", "--policy", good}, 2, "guard needs --upstream"},
 		{[]string{"guard", "--upstream", "127.0.0.1:1", "--policy", good}, 2, "guard needs --listen"},
