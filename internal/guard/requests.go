@@ -1,6 +1,7 @@
 package guard
 
 import (
+	"bytes"
 	"fmt"
 	"sync/atomic"
 	"time"
@@ -28,8 +29,9 @@ const (
 type clientSide struct {
 	re    ul.Reassembler
 	data  dataMode
-	held  []ul.PDV // the message being decided: copies
+	held  [][]byte // the message being decided, as P-DATA-TFs to forward: copies
 	ident []byte   // the identifier being held
+	e     *emitter // the P-DATA-TF being handled
 	cmd   dimse.Command
 	ctxID byte
 	req   *request // the request the held or dropped message belongs to
@@ -87,13 +89,17 @@ func serviceOf(f dimse.CommandField) (policy.Service, bool) {
 }
 
 // emitter writes what one P-DATA-TF from the client turns into: the PDU itself when every PDV
-// in it is forwarded as it came, else runs of its PDVs, unchanged, in P-DATA-TFs of their own.
+// in it is forwarded as it came; else runs of its PDVs, unchanged, in P-DATA-TFs of their own.
+// The PDVs of a message the guard holds until it decides are kept as whole PDUs where they
+// make up whole PDUs, so that a forwarded message keeps the client's framing.
 type emitter struct {
 	s     *session
 	raw   []byte
-	total int
+	pdvs  []ul.PDV
+	i     int      // the PDV being handled
 	run   []ul.PDV // PDVs to forward, aliasing raw
 	nfwd  int
+	held  int  // the first PDV of this PDU that is held, or -1
 	split bool // a PDV was held or dropped, or the guard answered
 }
 
@@ -112,8 +118,42 @@ func (e *emitter) flushRun() error {
 	return e.s.uw.write(p.Append(nil))
 }
 
+// hold holds the PDV being handled, after forwarding what came before it.
+func (e *emitter) hold() error {
+	if err := e.flushRun(); err != nil {
+		return err
+	}
+	if e.held < 0 {
+		e.held = e.i
+	}
+	return nil
+}
+
+// seal moves the PDVs of this PDU held so far into the message's held PDUs: a copy of the PDU
+// when they are all of it, else a P-DATA-TF of their own.
+func (e *emitter) seal() {
+	if e.held < 0 {
+		return
+	}
+	cs := &e.s.creq
+	if e.held == 0 && e.i == len(e.pdvs)-1 {
+		cs.held = append(cs.held, append([]byte(nil), e.raw...))
+	} else {
+		cs.held = append(cs.held, (&ul.PDataTF{PDVs: e.pdvs[e.held : e.i+1]}).Append(nil))
+	}
+	e.held = -1
+}
+
+// drop forgets the held message.
+func (c *clientSide) drop() {
+	c.held = c.held[:0]
+	if c.e != nil {
+		c.e.held = -1
+	}
+}
+
 func (e *emitter) finish() error {
-	if !e.split && e.nfwd == e.total {
+	if !e.split && e.nfwd == len(e.pdvs) {
 		e.s.uw.queue(e.raw) // sent before the client's next PDU is read
 		return nil
 	}
@@ -126,10 +166,12 @@ func (s *session) clientData(raw []byte) error {
 	if err != nil {
 		return fmt.Errorf("%w: %w", errClientProtocol, err)
 	}
-	pd := p.(*ul.PDataTF)
 	cs := &s.creq
-	e := &emitter{s: s, raw: raw, total: len(pd.PDVs)}
-	for _, v := range pd.PDVs {
+	e := &emitter{s: s, raw: raw, pdvs: p.(*ul.PDataTF).PDVs, held: -1}
+	cs.e = e
+	defer func() { cs.e = nil }()
+	for i, v := range e.pdvs {
+		e.i = i
 		if !s.ctxs[v.ContextID].ok {
 			return fmt.Errorf("%w: pdv on presentation context %d, which is not accepted", errClientProtocol, v.ContextID)
 		}
@@ -138,10 +180,9 @@ func (s *session) clientData(raw []byte) error {
 			return fmt.Errorf("%w: %w", errClientProtocol, err)
 		}
 		if v.Command {
-			if err := e.flushRun(); err != nil {
+			if err := e.hold(); err != nil {
 				return err
 			}
-			cs.held = append(cs.held, copyPDV(v))
 			if done {
 				if err := s.onClientCommand(m.ContextID, m.Data); err != nil {
 					return err
@@ -153,6 +194,8 @@ func (s *session) clientData(raw []byte) error {
 			return err
 		}
 	}
+	e.i = len(e.pdvs) - 1
+	e.seal()
 	s.account(raw, cs.req)
 	return e.finish()
 }
@@ -168,14 +211,17 @@ func (s *session) clientFragment(e *emitter, v ul.PDV) error {
 			return err
 		}
 	case dataHold:
-		if err := e.flushRun(); err != nil {
-			return err
-		}
 		if len(cs.ident)+len(v.Data) > maxIdentifier {
-			cs.held, cs.ident, cs.data = cs.held[:0], cs.ident[:0], dataDrop
+			if err := e.flushRun(); err != nil {
+				return err
+			}
+			cs.drop()
+			cs.ident, cs.data = cs.ident[:0], dataDrop
 			cs.req.refusal, cs.req.status = "identifier-too-large", dimse.OutOfResources
 		} else {
-			cs.held = append(cs.held, copyPDV(v))
+			if err := e.hold(); err != nil {
+				return err
+			}
 			cs.ident = append(cs.ident, v.Data...)
 		}
 	default:
@@ -193,11 +239,6 @@ func (s *session) clientFragment(e *emitter, v ul.PDV) error {
 		return s.refuse(r)
 	}
 	return nil
-}
-
-func copyPDV(v ul.PDV) ul.PDV {
-	v.Data = append([]byte(nil), v.Data...)
-	return v
 }
 
 // account adds a PDU's bytes to the request it belongs to: the one being decided, or the one
@@ -237,7 +278,7 @@ func (s *session) onClientCommand(ctxID byte, b []byte) error {
 		if cur != nil && cur.msgID == c.MessageIDBeingRespondedTo {
 			return s.releaseHeld()
 		}
-		cs.held = cs.held[:0]
+		cs.drop()
 		return nil
 	}
 	if cur != nil {
@@ -273,7 +314,7 @@ func (s *session) onClientCommand(ctxID byte, b []byte) error {
 // once its data set has been dropped.
 func (s *session) refuseCommand(r *request, st dimse.Status, why string) error {
 	cs := &s.creq
-	cs.held = cs.held[:0]
+	cs.drop()
 	r.refusal, r.status = why, st
 	if cs.cmd.HasDataset {
 		cs.data, cs.req = dataDrop, r
@@ -289,14 +330,14 @@ func (s *session) decideIdentifier(r *request) error {
 	level, universal, err := inspectIdentifier(cs.ident, s.ctxs[cs.ctxID].explicit)
 	cs.ident = cs.ident[:0]
 	if err != nil {
-		cs.held = cs.held[:0]
+		cs.drop()
 		r.refusal, r.status = "malformed-identifier", dimse.IdentifierDoesNotMatch
 		return s.refuse(r)
 	}
 	r.level, r.universal = level, universal
 	ref := s.peer.Check(policy.Request{Service: r.service, Level: level, Universal: universal, MoveDestination: r.moveDest})
 	if ref != policy.Admitted {
-		cs.held = cs.held[:0]
+		cs.drop()
 		r.refusal, r.status = string(ref), dimse.RefusedNotAuthorized
 		if ref == policy.MoveDestinationDeny {
 			r.status = dimse.MoveDestinationUnknown
@@ -317,31 +358,20 @@ func (s *session) admit(r *request) error {
 	return s.releaseHeld()
 }
 
-// releaseHeld forwards the held PDVs, unchanged, in as few P-DATA-TFs as the upstream's
-// maximum length allows.
+// releaseHeld forwards the held message, in one write.
 func (s *session) releaseHeld() error {
 	cs := &s.creq
-	defer func() { cs.held = cs.held[:0] }()
-	limit := int(s.upMax)
-	if limit == 0 {
-		limit = int(s.g.cfg.MaxPDU)
+	if cs.e != nil {
+		cs.e.seal()
 	}
-	var batch []ul.PDV
-	size := 0
-	for _, v := range cs.held {
-		if len(batch) > 0 && size+len(v.Data)+6 > limit {
-			if err := s.uw.write((&ul.PDataTF{PDVs: batch}).Append(nil)); err != nil {
-				return err
-			}
-			batch, size = nil, 0
-		}
-		batch = append(batch, v)
-		size += len(v.Data) + 6
-	}
-	if len(batch) == 0 {
+	defer func() {
+		clear(cs.held)
+		cs.held = cs.held[:0]
+	}()
+	if len(cs.held) == 0 {
 		return nil
 	}
-	return s.uw.write((&ul.PDataTF{PDVs: batch}).Append(nil))
+	return s.uw.write(bytes.Join(cs.held, nil))
 }
 
 // refuse answers a refused request with its failure status and writes its audit record. The
