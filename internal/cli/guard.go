@@ -182,6 +182,10 @@ func runGuard(ctx context.Context, e *env, f *guardFlags) error {
 	}
 	defer closeAudit()
 	cfg.Audit = auditW
+	reg := prometheus.NewRegistry()
+	if cfg.Metrics, err = guard.NewMetrics(reg); err != nil {
+		return err
+	}
 	if f.syslogAddr != "" {
 		w, err := f.syslogWriter(logger)
 		if err != nil {
@@ -192,19 +196,11 @@ func runGuard(ctx context.Context, e *env, f *guardFlags) error {
 		if src == "" {
 			src, _ = os.Hostname()
 		}
-		cfg.Events = func(r guard.Record) {
-			if msg, alert, ok := guard.DICOMAudit(r, src, f.upstream); ok {
-				sev := syslog.SeverityNotice
-				if alert {
-					sev = syslog.SeverityWarning
-				}
-				w.Send(syslog.FacilityAuthPriv, sev, "DICOM+RFC3881", msg)
-			}
-		}
-	}
-	reg := prometheus.NewRegistry()
-	if cfg.Metrics, err = guard.NewMetrics(reg); err != nil {
-		return err
+		cfg.Events = guard.SyslogEvents(w, src, f.upstream)
+		reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "pacswatch_guard_syslog_dropped_total",
+			Help: "DICOM audit messages dropped because the syslog queue was full (collector down or slow).",
+		}, func() float64 { return float64(w.Dropped()) }))
 	}
 	g, err := guard.New(cfg, pol)
 	if err != nil {

@@ -108,11 +108,12 @@ func TestGuardCommand(t *testing.T) {
 		}
 	}
 	write("peers:\n  - name: ward\n    calling_ae: [WARD]\n    source: 127.0.0.1\n    services: [echo]\n")
+	collector, received := syslogCollector(t)
 	gport, mport := peertest.FreePort(t), peertest.FreePort(t)
 	gaddr := fmt.Sprintf("127.0.0.1:%d", gport)
 	audit := filepath.Join(dir, "audit.jsonl")
 	cmd, stderr := startGuardProcess(t, "--listen", gaddr, "--upstream", fmt.Sprintf("127.0.0.1:%d", o.DICOMPort),
-		"--policy", pol, "--audit", audit, "--metrics", fmt.Sprintf("127.0.0.1:%d", mport))
+		"--policy", pol, "--audit", audit, "--metrics", fmt.Sprintf("127.0.0.1:%d", mport), "--syslog", collector, "--audit-source-id", "GUARD1")
 	waitListening(t, gaddr)
 
 	got := scanJSON(t, "127.0.0.1", "-p", fmt.Sprintf("%d,%d", gport, o.DICOMPort))
@@ -124,6 +125,10 @@ func TestGuardCommand(t *testing.T) {
 		t.Errorf("scan of the Orthanc behind it: level %v, want retrieve", direct.Level())
 	}
 	t.Logf("guard: %v; Orthanc directly: %v", guarded.Level(), direct.Level())
+	waitFor(t, func() bool {
+		s := received.String()
+		return strings.Contains(s, "DICOM+RFC3881") && strings.Contains(s, `csd-code="110113"`) && strings.Contains(s, `AuditSourceID="GUARD1"`)
+	}, "Security Alert over syslog for the scan's refused associations")
 
 	if err := echoAs(gaddr, "WARD"); err != nil {
 		t.Fatalf("WARD through the guard: %v", err)
@@ -167,6 +172,30 @@ func TestGuardCommand(t *testing.T) {
 	if fi, err := os.Stat(audit); err != nil || fi.Mode().Perm() != 0o600 {
 		t.Errorf("audit log mode: %v %v", fi.Mode(), err)
 	}
+}
+
+// syslogCollector listens on loopback and keeps what any connection sends.
+func syslogCollector(t *testing.T) (string, *lockedBuffer) {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	buf := newLockedBuffer()
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				io.Copy(buf, c)
+			}()
+		}
+	}()
+	t.Cleanup(func() { l.Close() })
+	return l.Addr().String(), buf
 }
 
 func waitFor(t *testing.T, cond func() bool, what string) {

@@ -6,6 +6,7 @@ import (
 	"net/netip"
 
 	"github.com/pacswatch/pacswatch/internal/dicom"
+	"github.com/pacswatch/pacswatch/internal/guard/syslog"
 )
 
 // DICOM audit messages (PS3.15 Annex A.5) for the guard's audit records. They say what the JSON
@@ -154,4 +155,21 @@ func napType(host string) string {
 		return "2"
 	}
 	return "1"
+}
+
+// SyslogEvents returns a Config.Events that sends the DICOM audit message of each record that
+// calls for one to w (facility authpriv; Security Alerts at severity warning, the rest notice;
+// MSGID "DICOM+RFC3881").
+func SyslogEvents(w *syslog.Writer, sourceID, upstream string) func(Record) {
+	return func(r Record) {
+		msg, alert, ok := DICOMAudit(r, sourceID, upstream)
+		if !ok {
+			return
+		}
+		sev := syslog.SeverityNotice
+		if alert {
+			sev = syslog.SeverityWarning
+		}
+		w.Send(syslog.FacilityAuthPriv, sev, "DICOM+RFC3881", msg)
+	}
 }

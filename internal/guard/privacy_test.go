@@ -83,17 +83,7 @@ func TestAuditPrivacy(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	g := startGuard(t, up.Addr(), basePolicy, func(c *Config) {
-		c.Events = func(r Record) {
-			if msg, alert, ok := DICOMAudit(r, "guard-test", up.Addr()); ok {
-				sev := syslog.SeverityNotice
-				if alert {
-					sev = syslog.SeverityWarning
-				}
-				w.Send(syslog.FacilityAuthPriv, sev, "DICOM+RFC3881", msg)
-			}
-		}
-	})
+	g := startGuard(t, up.Addr(), basePolicy, func(c *Config) { c.Events = SyslogEvents(w, "guard-test", up.Addr()) })
 	ctx := context.Background()
 	secrets := []string{"FAKE^SEARCHED", "FAKEPID-SEARCHED"}
 	for _, st := range tree.Studies {
