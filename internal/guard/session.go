@@ -338,7 +338,7 @@ func (s *session) run() {
 		defer close(done)
 		s.pump(&s.ur, &s.lastC, s.fromUpstream, s.upstreamError)
 		s.up.Close()
-		s.client.SetReadDeadline(time.Unix(1, 0)) // the client's pump stops: the end is known
+		s.stopReading() // the end is known
 	}()
 	s.pump(&s.cr, &s.lastU, s.fromClient, s.clientError)
 	s.up.Close()
@@ -354,16 +354,29 @@ func (s *session) run() {
 }
 
 // pump reads PDUs from r and hands them to handle until either fails or the association ends.
-// A read that times out goes on while the other side was heard from within the idle timeout.
+// A read that times out goes on while either side was heard from within the idle timeout.
 func (s *session) pump(r *pduReader, other *atomic.Int64, handle func(ul.Type, []byte) (bool, error), fail func(error)) {
 	idle := s.g.cfg.IdleTimeout
+	var deadline time.Time
 	for {
-		r.conn.SetReadDeadline(time.Now().Add(idle))
+		// The deadline moves when less than half the idle timeout is left, not at every PDU;
+		// under the lock, so that stopReading's past deadline is never overwritten.
+		if now := time.Now(); deadline.Sub(now) < idle/2 {
+			s.mu.Lock()
+			if s.end != "" {
+				s.mu.Unlock()
+				return
+			}
+			deadline = now.Add(idle)
+			r.conn.SetReadDeadline(deadline)
+			s.mu.Unlock()
+		}
 		t, raw, err := r.next()
 		if err != nil && s.ended() {
 			return
 		}
-		if errors.Is(err, os.ErrDeadlineExceeded) && time.Since(time.Unix(0, other.Load())) < idle {
+		if errors.Is(err, os.ErrDeadlineExceeded) && (heard(r.last, idle) || heard(other, idle)) {
+			deadline = time.Time{}
 			continue
 		}
 		if err != nil {
@@ -383,6 +396,19 @@ func (s *session) pump(r *pduReader, other *atomic.Int64, handle func(ul.Type, [
 			return
 		}
 	}
+}
+
+// heard reports whether the unix nanoseconds in last are within d of now.
+func heard(last *atomic.Int64, d time.Duration) bool {
+	return time.Since(time.Unix(0, last.Load())) < d
+}
+
+// stopReading makes the client's pump stop once the end is known: a read deadline in the past,
+// set under the lock that the pump sets its own deadlines under.
+func (s *session) stopReading() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.client.SetReadDeadline(time.Unix(1, 0))
 }
 
 func (s *session) setEnd(end string) {
@@ -410,7 +436,7 @@ func (s *session) abortBoth() {
 	s.mu.Lock()
 	s.linger = true
 	s.mu.Unlock()
-	s.client.SetReadDeadline(time.Unix(1, 0))
+	s.stopReading()
 }
 
 // lingerTime bounds how long a refused or aborted client may take to read why and close.
