@@ -4,6 +4,6 @@
 # process on loopback. Writes $OUT/guard.md for bench/run.sh; about 10 s.
 source "$(dirname "$0")/lib.sh"
 load=$(cut -d' ' -f1-3 /proc/loadavg)
-(cd "$ROOT" && go run ./bench/guardbench -mb 100 -instance-kb 1024) >"$OUT/guard.md"
+(cd "$ROOT" && go run ./bench/guardbench -mb 100 -instance-kb 1024 -runs 7) >"$OUT/guard.md"
 printf '\nLoad average before this run: %s.\n' "$load" >>"$OUT/guard.md"
 echo "bench: wrote $OUT/guard.md"
