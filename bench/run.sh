@@ -10,6 +10,7 @@ load=$(cut -d' ' -f1-3 /proc/loadavg)
 
 bash "$BENCH/scale.sh"
 bash "$BENCH/compare.sh"
+bash "$BENCH/guard.sh"
 
 cpu=$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)
 mem=$(awk '/^MemTotal/ { printf "%.0f GiB", $2 / 1048576 }' /proc/meminfo)
@@ -30,5 +31,7 @@ MD
   cat "$OUT/compare.md"
   echo
   cat "$OUT/scale.md"
+  echo
+  cat "$OUT/guard.md"
 } > "$BENCH/RESULTS.md"
 echo "bench: wrote $BENCH/RESULTS.md"

@@ -31,6 +31,8 @@ var (
 		"internal/targets":          "targets and exclusions from command lines and files",
 		"internal/store/sqlite":     "database files, which may be corrupt or not ours",
 		"internal/geo":              "MaxMind DB files a user brings",
+		"internal/guard":            "PDUs, command sets and identifiers from any client of the guard",
+		"internal/guard/policy":     "policy files (YAML) a user writes",
 	}
 	fuzzMarkers = map[string]string{
 		"net":                   "reads bytes from peers",
@@ -49,9 +51,11 @@ var (
 	}
 	fuzzExempt = map[string]string{
 		"bench/convert":            "benchmark tool: reads the XML of nmap runs made by bench/run.sh itself",
+		"bench/guardbench":         "benchmark tool: talks to the SCP and guard it starts itself on loopback",
 		"bench/rawconnect":         "benchmark tool: opens and closes connections, reads nothing",
 		"internal/dicom/dicomtest": "test wrapper: serves package scp, fuzzed itself, on loopback",
 		"internal/geo/mmdbwrite":   "writes databases with mmdbwriter (the demo's, the tests'), reads none",
+		"internal/guard/syslog":    "writes to a syslog collector, reads nothing from it",
 		"internal/peertest":        "test harness: talks to the Orthanc, dcmqrscp and storescp it started itself",
 		"internal/scan":            "opens connections for the probers (Dialer: rate, descriptor budget) and reads no byte from them",
 	}

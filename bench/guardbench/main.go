@@ -1,0 +1,311 @@
+// Command guardbench measures what pacswatch guard costs: the latency it adds to a C-ECHO and
+// to an association (p50, p99), and the throughput of a C-GET of 100 MB through it against the
+// same C-GET direct. Everything runs in this process on loopback: an SCP that answers C-ECHO
+// and serves a C-GET with synthetic instances of random bytes (no patient data), the guard in
+// front of it, and the client. It prints a Markdown section for bench/RESULTS.md.
+//
+//	go run ./bench/guardbench -mb 100 -instance-kb 1024
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net"
+	"os"
+	"runtime/pprof"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/pacswatch/pacswatch/internal/dicom"
+	"github.com/pacswatch/pacswatch/internal/dicom/dimse"
+	"github.com/pacswatch/pacswatch/internal/dicom/ul"
+	"github.com/pacswatch/pacswatch/internal/guard"
+	"github.com/pacswatch/pacswatch/internal/guard/policy"
+)
+
+var cpuProfile string
+
+const benchPolicy = `
+peers:
+  - name: bench
+    calling_ae: [BENCH]
+    source: 127.0.0.1
+    services: [echo, get]
+    query_levels: [STUDY]
+`
+
+func main() {
+	mb := flag.Int("mb", 100, "megabytes the C-GET retrieves")
+	instKB := flag.Int("instance-kb", 1024, "size of each instance's pixel data, KiB")
+	echoes := flag.Int("echoes", 2000, "C-ECHOs timed on one association, each way")
+	assocs := flag.Int("assocs", 300, "associations timed (associate, release), each way")
+	prof := flag.String("cpuprofile", "", "write a CPU profile of the C-GET through the guard to `FILE`")
+	runs := flag.Int("runs", 5, "C-GETs each way, alternating; the first pair is the one run reported, the others show the noise")
+	flag.Parse()
+	cpuProfile = *prof
+	if err := run(*mb, *instKB, *echoes, *assocs, max(1, *runs)); err != nil {
+		fmt.Fprintln(os.Stderr, "guardbench:", err)
+		os.Exit(1)
+	}
+}
+
+func run(mb, instKB, echoes, assocs, runs int) error {
+	ctx := context.Background()
+	n := max(1, mb*1024/instKB)
+	srv, err := startSCP(ctx, n, instKB<<10)
+	if err != nil {
+		return err
+	}
+	pol, err := policy.Parse([]byte(benchPolicy))
+	if err != nil {
+		return err
+	}
+	audit, err := os.CreateTemp("", "guardbench-audit-*.jsonl")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(audit.Name())
+	defer audit.Close()
+	g, err := guard.New(guard.Config{Upstream: srv, Audit: audit}, pol)
+	if err != nil {
+		return err
+	}
+	gl, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return err
+	}
+	go g.Serve(ctx, gl)
+	defer g.Close()
+	via := gl.Addr().String()
+
+	var b strings.Builder
+	fmt.Fprintf(&b, "### pacswatch guard: added latency and throughput\n\n")
+	fmt.Fprintf(&b, "`go run ./bench/guardbench -mb %d -instance-kb %d` (bench/guard.sh): one process on loopback holds an SCP, the guard in front of it (JSON Lines audit to a file) and the client; maximum PDU 16 KiB both ways, as dcmtk and Orthanc use.\n\n", mb, instKB)
+	b.WriteString("| measure | direct | through the guard | added |\n| --- | --- | --- | --- |\n")
+	for _, m := range []struct {
+		name string
+		f    func(addr string) ([]time.Duration, error)
+	}{
+		{fmt.Sprintf("C-ECHO round trip (%d on one association)", echoes), func(a string) ([]time.Duration, error) { return echoTimes(ctx, a, echoes) }},
+		{fmt.Sprintf("association + release (%d)", assocs), func(a string) ([]time.Duration, error) { return assocTimes(ctx, a, assocs) }},
+	} {
+		d, err := m.f(srv)
+		if err != nil {
+			return fmt.Errorf("%s direct: %w", m.name, err)
+		}
+		gd, err := m.f(via)
+		if err != nil {
+			return fmt.Errorf("%s through the guard: %w", m.name, err)
+		}
+		for _, q := range []float64{0.5, 0.99} {
+			dq, gq := quantile(d, q), quantile(gd, q)
+			fmt.Fprintf(&b, "| %s, p%.0f | %s | %s | %s |\n", m.name, q*100, us(dq), us(gq), us(gq-dq))
+		}
+	}
+	var ratios []float64
+	for i := range runs {
+		dt, bytesD, err := getOnce(ctx, srv)
+		if err != nil {
+			return fmt.Errorf("C-GET direct: %w", err)
+		}
+		if cpuProfile != "" && i == 0 {
+			f, err := os.Create(cpuProfile)
+			if err != nil {
+				return err
+			}
+			pprof.StartCPUProfile(f)
+		}
+		gt, bytesG, err := getOnce(ctx, via)
+		if cpuProfile != "" && i == 0 {
+			pprof.StopCPUProfile()
+		}
+		if err != nil {
+			return fmt.Errorf("C-GET through the guard: %w", err)
+		}
+		rd, rg := float64(bytesD)/dt.Seconds()/1e6, float64(bytesG)/gt.Seconds()/1e6
+		ratios = append(ratios, rg/rd)
+		if i == 0 {
+			fmt.Fprintf(&b, "| C-GET of %d instances, %.1f MB (one run) | %.2f s, %.0f MB/s | %.2f s, %.0f MB/s | %.0f %% of direct throughput |\n\n",
+				n, float64(bytesD)/1e6, dt.Seconds(), rd, gt.Seconds(), rg, 100*rg/rd)
+		}
+	}
+	if runs > 1 {
+		slices.Sort(ratios)
+		fmt.Fprintf(&b, "The same C-GET %d times each way, alternating, on this shared machine: through the guard %.0f–%.0f %% of direct, median %.0f %%.\n\n",
+			runs, 100*ratios[0], 100*ratios[len(ratios)-1], 100*ratios[len(ratios)/2])
+	}
+	fmt.Fprintf(&b, "Goal: at least 90 %% of direct throughput. The guard forwards each PDU as it came; it reads command sets and C-GET identifiers, never the instances' data sets.\n")
+	fmt.Print(b.String())
+	return nil
+}
+
+func us(d time.Duration) string { return fmt.Sprintf("%.0f µs", float64(d)/1e3) }
+
+func quantile(d []time.Duration, q float64) time.Duration {
+	s := slices.Clone(d)
+	slices.Sort(s)
+	return s[min(len(s)-1, int(q*float64(len(s))))]
+}
+
+func dial(ctx context.Context, addr string) (*ul.Assoc, error) {
+	contexts, roles := dimse.ProposeGet()
+	return ul.Dial(ctx, addr, ul.Config{CalledAE: "BENCHSCP", CallingAE: "BENCH", Contexts: contexts, Roles: roles})
+}
+
+func echoTimes(ctx context.Context, addr string, n int) ([]time.Duration, error) {
+	a, err := dial(ctx, addr)
+	if err != nil {
+		return nil, err
+	}
+	defer a.Release(ctx)
+	out := make([]time.Duration, 0, n)
+	for range n {
+		t0 := time.Now()
+		if st, err := dimse.Echo(ctx, a); err != nil || st != dimse.Success {
+			return nil, fmt.Errorf("C-ECHO: %v %w", st, err)
+		}
+		out = append(out, time.Since(t0))
+	}
+	return out, nil
+}
+
+func assocTimes(ctx context.Context, addr string, n int) ([]time.Duration, error) {
+	out := make([]time.Duration, 0, n)
+	for range n {
+		t0 := time.Now()
+		a, err := ul.Dial(ctx, addr, ul.Config{CalledAE: "BENCHSCP", CallingAE: "BENCH", Contexts: dimse.ProposeQR()})
+		if err != nil {
+			return nil, err
+		}
+		if err := a.Release(ctx); err != nil {
+			return nil, err
+		}
+		out = append(out, time.Since(t0))
+	}
+	return out, nil
+}
+
+func getOnce(ctx context.Context, addr string) (time.Duration, int64, error) {
+	a, err := dial(ctx, addr)
+	if err != nil {
+		return 0, 0, err
+	}
+	defer a.Release(ctx)
+	var q dicom.Dataset
+	q.Set(dicom.NewString(dicom.QueryRetrieveLevel, "STUDY"))
+	q.Set(dicom.NewString(dicom.StudyInstanceUID, "2.25.1"))
+	var total int64
+	t0 := time.Now()
+	sub, err := dimse.Get(ctx, a, dimse.StudyRootGet, q, func(_ context.Context, _ dimse.StoreRequest, data io.Reader) (dimse.Status, error) {
+		n, err := io.Copy(io.Discard, data)
+		total += n
+		return dimse.Success, err
+	})
+	d := time.Since(t0)
+	if err == nil && sub.Status != dimse.Success {
+		err = fmt.Errorf("C-GET status %v", sub.Status)
+	}
+	return d, total, err
+}
+
+// startSCP serves C-ECHO and a C-GET that sends n instances of size bytes of pixel data, on a
+// loopback port of its own.
+func startSCP(ctx context.Context, n, size int) (string, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	pixels := make([]byte, size)
+	r := rand.New(rand.NewPCG(1, 2))
+	for i := range pixels {
+		pixels[i] = byte(r.Uint32())
+	}
+	var ds dicom.Dataset
+	ds.Set(dicom.NewString(dicom.SOPClassUID, dimse.StorageClasses[0]))
+	ds.Set(dicom.NewString(dicom.SOPInstanceUID, "2.25.42"))
+	ds.Set(dicom.Element{Tag: dicom.PixelData, VR: dicom.VROB, Value: pixels})
+	payload, err := dicom.Encode(ds, true)
+	if err != nil {
+		return "", err
+	}
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			go serve(ctx, c, n, payload)
+		}
+	}()
+	return l.Addr().String(), nil
+}
+
+func serve(ctx context.Context, c net.Conn, n int, payload []byte) {
+	a, err := ul.Accept(ctx, c, ul.ServerConfig{Decide: func(rq *ul.AAssociateRQ) (*ul.AAssociateAC, *ul.AAssociateRJ) {
+		ac := ul.DefaultAC(rq, nil, []string{dicom.ExplicitVRLittleEndian})
+		ac.UserInfo.Roles = rq.UserInfo.Roles
+		return ac, nil
+	}})
+	if err != nil {
+		return
+	}
+	defer a.Close()
+	for {
+		id, b, err := a.ReadCommand(ctx)
+		if errors.Is(err, ul.ErrReleaseRequested) {
+			a.ReplyRelease(ctx)
+			return
+		}
+		if err != nil {
+			return
+		}
+		cmd, err := dimse.DecodeCommand(b)
+		if err != nil {
+			return
+		}
+		if cmd.HasDataset {
+			if _, err := a.ReadData(ctx); err != nil {
+				return
+			}
+		}
+		switch cmd.Field {
+		case dimse.CEchoRQ:
+			rsp := dimse.Command{Field: dimse.CEchoRSP, AffectedSOPClassUID: dimse.Verification, MessageIDBeingRespondedTo: cmd.MessageID}
+			if a.Send(ctx, id, rsp.Encode(), nil) != nil {
+				return
+			}
+		case dimse.CGetRQ:
+			if sendInstances(ctx, a, id, cmd, n, payload) != nil {
+				return
+			}
+		default:
+			return
+		}
+	}
+}
+
+func sendInstances(ctx context.Context, a *ul.Assoc, id byte, get dimse.Command, n int, payload []byte) error {
+	pc, ok := a.Context(dimse.StorageClasses[0])
+	if !ok {
+		return errors.New("no CT storage context")
+	}
+	for i := range n {
+		rq := dimse.Command{Field: dimse.CStoreRQ, MessageID: uint16(i + 2), AffectedSOPClassUID: dimse.StorageClasses[0],
+			AffectedSOPInstanceUID: fmt.Sprintf("2.25.42%d", i), HasDataset: true}
+		if err := a.Send(ctx, pc.ID, rq.Encode(), payload); err != nil {
+			return err
+		}
+		if _, _, err := a.ReadCommand(ctx); err != nil {
+			return err
+		}
+	}
+	zero, done := uint16(0), uint16(n)
+	rsp := dimse.Command{Field: dimse.CGetRSP, AffectedSOPClassUID: get.AffectedSOPClassUID, MessageIDBeingRespondedTo: get.MessageID,
+		Remaining: &zero, Completed: &done, Failed: &zero, Warning: &zero}
+	return a.Send(ctx, id, rsp.Encode(), nil)
+}
