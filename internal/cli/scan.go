@@ -14,6 +14,7 @@ import (
 	"github.com/pacswatch/pacswatch/internal/probe"
 	"github.com/pacswatch/pacswatch/internal/scan"
 	"github.com/pacswatch/pacswatch/internal/targets"
+	"github.com/pacswatch/pacswatch/internal/version"
 )
 
 // scanFlags are the SPEC's scan flags. They are stored with the scan so --resume continues it
@@ -89,7 +90,7 @@ func newScanCmd(e *env) *cobra.Command {
 	fl.DurationVar(&f.maxHostTime, "max-host-time", 60*time.Second, "time allowed for one host:port")
 	fl.StringVar(&f.shard, "shard", "", "scan only shard `I/N` (0-based) of the target space")
 	fl.Uint64Var(&f.seed, "seed", 0, "seed of the pseudo-random target order (default: random)")
-	fl.StringVar(&f.callingAE, "calling-ae", "PACSWATCH", "our calling AE title")
+	fl.StringVar(&f.callingAE, "calling-ae", version.CallingAE, "our calling AE title")
 	fl.StringVar(&f.calledAE, "called-ae", "", "called AE title to use (default: ANY-SCP, then the AE dictionary)")
 	fl.StringVar(&f.aeDict, "ae-dict", "", "AE dictionary `FILE` (default: built in)")
 	fl.IntVar(&f.maxAETries, "max-ae-tries", 8, "associations per target while guessing the called AE")

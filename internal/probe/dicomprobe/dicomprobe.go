@@ -20,6 +20,7 @@ import (
 	"github.com/pacswatch/pacswatch/internal/dicom/ul"
 	"github.com/pacswatch/pacswatch/internal/probe"
 	"github.com/pacswatch/pacswatch/internal/targets"
+	"github.com/pacswatch/pacswatch/internal/version"
 )
 
 // Depth says how far a probe goes (SPEC --depth).
@@ -54,7 +55,7 @@ func ParseDepth(s string) (Depth, error) {
 
 // Config configures a Prober. The zero value of each field has the documented default.
 type Config struct {
-	CallingAE  string        // default "PACSWATCH"
+	CallingAE  string        // default version.CallingAE
 	CalledAE   string        // fixed called AE title; empty: GenericAE, then the dictionary
 	Dict       Dict          // default DefaultDict()
 	MaxAETries int           // associations per target while guessing the called AE; default 8
@@ -90,7 +91,7 @@ var _ interface {
 // New returns a Prober with cfg's defaults filled in.
 func New(cfg Config) *Prober {
 	if cfg.CallingAE == "" {
-		cfg.CallingAE = ul.DefaultCallingAE
+		cfg.CallingAE = version.CallingAE
 	}
 	if cfg.Dict == nil {
 		cfg.Dict = DefaultDict()

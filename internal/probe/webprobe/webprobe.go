@@ -33,9 +33,9 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/pacswatch/pacswatch/internal/dicom/ul"
 	"github.com/pacswatch/pacswatch/internal/probe"
 	"github.com/pacswatch/pacswatch/internal/targets"
+	"github.com/pacswatch/pacswatch/internal/version"
 )
 
 // Defaults of the Config fields left zero, and fixed bounds.
@@ -67,7 +67,7 @@ type Config struct {
 	DefaultCreds bool
 	// MaxBody caps the bytes read of any response body, after gzip decoding. Default DefaultMaxBody.
 	MaxBody int64
-	// UserAgent is sent with every request. Default "pacswatch/" + ul.Version.
+	// UserAgent is sent with every request. Default version.UserAgent.
 	UserAgent string
 	// Dial opens TCP connections; default a net.Dialer. Tests and the sim inject theirs.
 	Dial   func(ctx context.Context, network, addr string) (net.Conn, error)
@@ -93,7 +93,7 @@ func New(cfg Config) *Prober {
 		cfg.MaxBody = DefaultMaxBody
 	}
 	if cfg.UserAgent == "" {
-		cfg.UserAgent = "pacswatch/" + ul.Version
+		cfg.UserAgent = version.UserAgent
 	}
 	if cfg.Dial == nil {
 		var d net.Dialer
