@@ -15,7 +15,6 @@ import (
 	"net"
 	"time"
 
-	"github.com/pacswatch/pacswatch/internal/dicom"
 	"github.com/pacswatch/pacswatch/internal/dicom/dimse"
 	"github.com/pacswatch/pacswatch/internal/dicom/ul"
 	"github.com/pacswatch/pacswatch/internal/probe"
@@ -117,14 +116,7 @@ func New(cfg Config) *Prober {
 
 // contexts are the presentation contexts every probe association proposes: enough to learn which
 // services the server offers, in one association. Proposing a context moves no data.
-var contexts = func() []ul.ContextProposal {
-	ts := []string{dicom.ExplicitVRLittleEndian, dicom.ImplicitVRLittleEndian}
-	var cs []ul.ContextProposal
-	for _, as := range []string{dimse.Verification, dimse.StudyRootFind, dimse.PatientRootFind, dimse.StudyRootGet, dimse.StudyRootMove} {
-		cs = append(cs, ul.ContextProposal{AbstractSyntax: as, TransferSyntaxes: ts})
-	}
-	return cs
-}()
+var contexts = dimse.Propose(dimse.Verification, dimse.StudyRootFind, dimse.PatientRootFind, dimse.StudyRootGet, dimse.StudyRootMove)
 
 // Probe probes t and returns its result. It never returns an error: failures are data.
 func (p *Prober) Probe(ctx context.Context, t targets.Target) probe.Result {
