@@ -17,3 +17,11 @@ type Prober interface {
 	// Time when it is zero.
 	Probe(ctx context.Context, t targets.Target) Result
 }
+
+// Result.Error texts of the error results that the scan engine makes itself, when a Prober
+// breaks its contract: read by whoever scores results (the sim).
+const (
+	TextOverrun  = "max host time exceeded"                   // the probe ignored its deadline
+	TextPanic    = "internal error: probe panicked"           // the panic value is logged, not stored
+	TextNoStatus = "internal error: probe returned no status" // the probe returned a zero Status
+)

@@ -104,33 +104,13 @@ func (p *Prober) measure(ctx context.Context, a *ul.Assoc, r *probe.Result) bool
 		e.Level = probe.LevelProtected
 	}
 	if err != nil {
-		r.Error = "c-find: " + describe(err)
+		r.Error = "c-find: " + errorText(err)
 		return false
 	}
 	if e.Studies == 0 {
 		return true // nothing to retrieve: retrieval stays untested
 	}
 	return p.retrieve(ctx, a, r, c)
-}
-
-// describe is a short text for err that is safe to store: it names the failure, never a byte the
-// server sent.
-func describe(err error) string {
-	var ab *ul.AbortedError
-	switch {
-	case errors.As(err, &ab):
-		return "association aborted: " + ab.Abort.Meaning()
-	case errors.Is(err, dicom.ErrTooLarge), errors.Is(err, ul.ErrMessageTooLarge), errors.Is(err, ul.ErrPDUTooLarge):
-		return "answer too large"
-	case errors.Is(err, dicom.ErrMalformed), errors.Is(err, dicom.ErrTruncated), errors.Is(err, dicom.ErrTooDeep),
-		errors.Is(err, dimse.ErrMalformedCommand), errors.Is(err, ul.ErrMalformed):
-		return "malformed answer"
-	case errors.Is(err, dimse.ErrProtocol), errors.Is(err, ul.ErrProtocol), errors.Is(err, ul.ErrUnexpectedPDU),
-		errors.Is(err, dimse.ErrTooManyResponses):
-		return "protocol error"
-	}
-	_, s := probe.Classify(err)
-	return s
 }
 
 // A counter measures one association's archive. Its raw UIDs (pending, sample) live only as long

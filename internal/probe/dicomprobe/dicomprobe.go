@@ -126,10 +126,7 @@ func (p *Prober) Probe(ctx context.Context, t targets.Target) probe.Result {
 
 	conn, err := p.dial(ctx, addr)
 	if err != nil {
-		r.Status, r.Error = probe.Classify(err)
-		if r.Status == probe.StatusError && isTimeout(err) {
-			r.Status, r.Error = probe.StatusFiltered, "" // no answer to SYN: filtered, as nmap says
-		}
+		r.Status, r.Error = probe.ClassifyConnect(err)
 		log.Debug("connect", "status", r.Status, "error", r.Error)
 		return r
 	}
@@ -157,7 +154,7 @@ func (p *Prober) Probe(ctx context.Context, t targets.Target) probe.Result {
 		default: // auto: the TLS port may speak plain DICOM
 			useTLS = false
 			if conn, err = p.dial(ctx, addr); err != nil {
-				_, r.Error = probe.Classify(err)
+				r.Error = errorText(err)
 				return r
 			}
 		}
@@ -190,7 +187,7 @@ func (p *Prober) associateAny(ctx context.Context, t targets.Target, conn net.Co
 		called := candidates[i]
 		if conn == nil {
 			if conn, err = p.open(ctx, addr, useTLS); err != nil {
-				_, r.Error = probe.Classify(err)
+				r.Error = errorText(err)
 				break
 			}
 		}
@@ -198,7 +195,7 @@ func (p *Prober) associateAny(ctx context.Context, t targets.Target, conn net.Co
 		a, err = p.associate(ctx, trace(conn, log), called)
 		conn = nil // ul owns it now, and closed it on failure
 		log.Debug("associate", "called_ae", called, "tls", useTLS, "error", probe.SafeError(err))
-		if err != nil && i == 0 && !triedTLS && p.cfg.TLS == TLSAuto && (notDICOM(err) || !isTimeout(err) && !isDICOMAnswer(err)) {
+		if err != nil && i == 0 && !triedTLS && p.cfg.TLS == TLSAuto && (notDICOM(err) || !probe.IsTimeout(err) && !isDICOMAnswer(err)) {
 			// Not plain DICOM: a DICOM TLS server answers a plain A-ASSOCIATE-RQ with a TLS alert or a close.
 			triedTLS = true
 			if tc, e := p.dial(ctx, addr); e == nil {
@@ -227,14 +224,14 @@ func (p *Prober) associateAny(ctx context.Context, t targets.Target, conn net.Co
 			}
 		case errors.As(err, &ab):
 			d.Association = probe.AssociationAborted
-			r.Error = "association aborted: " + ab.Abort.Meaning()
+			r.Error = abortText(ab)
 		case notDICOM(err):
 			r.DICOM = nil
 			r.Exposure.Level = probe.LevelNotDICOM
 			r.Error = "not dicom"
 			return nil
 		default:
-			_, r.Error = probe.Classify(err)
+			r.Error = errorText(err)
 			if i == 0 {
 				// Nothing DICOM-shaped came back at all (silence, or a close): not DICOM, as far as we can tell.
 				r.DICOM = nil
@@ -286,10 +283,10 @@ func (p *Prober) examine(ctx context.Context, a *ul.Assoc, r *probe.Result, log 
 			case errors.As(err, &ab):
 				d.Association = probe.AssociationAborted
 				r.Exposure.Level = probe.LevelProtected
-				r.Error = "c-echo: association aborted: " + ab.Abort.Meaning()
+				r.Error = "c-echo: " + abortText(ab)
 				return
 			case err != nil:
-				_, r.Error = probe.Classify(err)
+				r.Error = errorText(err)
 				r.Error = "c-echo: " + r.Error
 				r.Exposure.Level = probe.LevelProtected
 				return
@@ -396,9 +393,4 @@ func (p *Prober) associate(ctx context.Context, conn net.Conn, called string) (*
 func notDICOM(err error) bool {
 	return errors.Is(err, ul.ErrUnknownPDUType) || errors.Is(err, ul.ErrMalformed) ||
 		errors.Is(err, ul.ErrUnexpectedPDU) || errors.Is(err, ul.ErrPDUTooLarge)
-}
-
-func isTimeout(err error) bool {
-	var ne net.Error
-	return errors.Is(err, context.DeadlineExceeded) || errors.As(err, &ne) && ne.Timeout()
 }

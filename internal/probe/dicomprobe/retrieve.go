@@ -38,7 +38,7 @@ func (p *Prober) retrieve(ctx context.Context, a *ul.Assoc, r *probe.Result, c *
 	if _, ok := a.Context(dimse.StudyRootGet); ok && p.cfg.VerifyRetrieve {
 		var err error
 		if inst, err = c.oneInstance(ctx); err != nil {
-			r.Error = "c-find: " + describe(err)
+			r.Error = "c-find: " + errorText(err)
 			a = nil
 		}
 	}
@@ -88,7 +88,7 @@ func (p *Prober) retrieve(ctx context.Context, a *ul.Assoc, r *probe.Result, c *
 			// The association ended: refused if the peer aborted it, untested if it timed out.
 			reached = reached || errors.As(err, &ab)
 			if cur == a {
-				r.Error = t.op + ": " + describe(err)
+				r.Error = t.op + ": " + errorText(err)
 			}
 			cur = nil
 		default:

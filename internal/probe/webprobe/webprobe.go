@@ -122,10 +122,7 @@ func (p *Prober) Probe(ctx context.Context, t targets.Target) (r probe.Result) {
 	root, err := s.start(ctx)
 	var de *dialError
 	if errors.As(err, &de) {
-		r.Status, r.Error = probe.Classify(de.err)
-		if r.Status == probe.StatusError && isTimeout(de.err) {
-			r.Status, r.Error = probe.StatusFiltered, "" // no answer to SYN: filtered, as nmap says
-		}
+		r.Status, r.Error = probe.ClassifyConnect(de.err)
 		return r
 	}
 	r.Status = probe.StatusOpen
@@ -324,9 +321,4 @@ func safeError(err error) string {
 	}
 	_, text := probe.Classify(err)
 	return text
-}
-
-func isTimeout(err error) bool {
-	var ne net.Error
-	return errors.Is(err, context.DeadlineExceeded) || errors.As(err, &ne) && ne.Timeout()
 }
