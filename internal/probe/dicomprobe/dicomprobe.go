@@ -83,9 +83,7 @@ type Prober struct {
 	cfg Config
 }
 
-var _ interface {
-	Probe(context.Context, targets.Target) probe.Result
-} = (*Prober)(nil)
+var _ probe.Prober = (*Prober)(nil)
 
 // New returns a Prober with cfg's defaults filled in.
 func New(cfg Config) *Prober {
