@@ -68,15 +68,14 @@ var (
 	seriesKeys = dimse.AllowTags(dicom.Modality, dicom.SeriesInstanceUID, dicom.NumberOfSeriesRelatedInstances)
 )
 
-// measure counts what the association exposes (studies, instances, modalities) and tests
-// retrieval, filling r.Exposure and r.DICOM.Services. It reports false when the association
-// ended while measuring (r then says why), true when the caller should release it (it may have
-// released it already, to open the one that verifies retrieval: releasing again does nothing).
+// measure counts what the association exposes (studies, instances, modalities), filling
+// r.Exposure and r.DICOM.Services' query services, and returns the counter, whose sample study
+// retrieve tests. It reports false when the association ended while counting (r then says why).
 //
 // Nothing a server sent leaves measure but counts, sanitized modalities and statuses: study,
 // series and instance UIDs stay in memory only as long as the follow-up queries need them, and
 // studies are told apart by a keyed hash (HMAC-SHA-256 with Config.Secret).
-func (p *Prober) measure(ctx context.Context, a *ul.Assoc, r *probe.Result) bool {
+func (p *Prober) measure(ctx context.Context, a *ul.Assoc, r *probe.Result) (*counter, bool) {
 	d, e := r.DICOM, r.Exposure
 	log := p.cfg.Logger.With("target", r.IP.String(), "port", r.Port)
 	d.Services.FindStudy, d.Services.FindPatient, d.Services.Get, d.Services.Move = false, false, false, false
@@ -105,12 +104,9 @@ func (p *Prober) measure(ctx context.Context, a *ul.Assoc, r *probe.Result) bool
 	}
 	if err != nil {
 		r.Error = "c-find: " + errorText(err)
-		return false
+		return c, false
 	}
-	if e.Studies == 0 {
-		return true // nothing to retrieve: retrieval stays untested
-	}
-	return p.retrieve(ctx, a, r, c)
+	return c, true
 }
 
 // A counter measures one association's archive. Its raw UIDs (pending, sample) live only as long

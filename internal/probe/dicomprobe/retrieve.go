@@ -31,7 +31,8 @@ const NoDestination = "PACSWATCH_NONE"
 // the other runs on a new association. With Config.VerifyRetrieve and C-GET accepted, a is
 // released and verify proves retrieval on an association of its own.
 //
-// It reports whether a is still usable.
+// It reports whether a is still usable (it may have been released already, to open the
+// association that verifies retrieval: releasing it again does nothing).
 func (p *Prober) retrieve(ctx context.Context, a *ul.Assoc, r *probe.Result, c *counter) bool {
 	d, e := r.DICOM, r.Exposure
 	var inst instance
