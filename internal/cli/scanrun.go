@@ -201,15 +201,15 @@ func probeScan(ctx context.Context, e *env, st store.Store, sc store.Scan, plan 
 	if out != nil {
 		cfg.OnResult = func(r probe.Result) error { return enc.Encode(r) }
 	}
-	var prog *scan.Progress
-	if file, ok := e.stderr.(*os.File); ok && !f.quiet && f.verbose == 0 && scan.IsTerminal(file) {
-		prog = scan.NewProgress(e.stderr, it.Len())
-		cfg.Progress = prog.Update
+	var prog *progress
+	if file, ok := e.stderr.(*os.File); ok && !f.quiet && f.verbose == 0 && isTerminal(file) {
+		prog = newProgress(e.stderr, it.Len())
+		cfg.Progress = prog.update
 	}
 	logger.Info("scan", "id", sc.ID, "targets", it.Len(), "resume", f.resume)
 	stats, err := scan.Run(ctx, st, sc, it, p, cfg)
 	if prog != nil {
-		prog.Finish(stats)
+		prog.finish(stats)
 	}
 	resume := "pacswatch scan --resume --db " + f.db
 	switch {
