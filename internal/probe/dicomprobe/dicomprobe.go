@@ -122,11 +122,10 @@ var contexts = dimse.Propose(dimse.Verification, dimse.StudyRootFind, dimse.Pati
 func (p *Prober) Probe(ctx context.Context, t targets.Target) probe.Result {
 	s := p.NewSession(t)
 	defer s.Close(ctx)
-	switch {
-	case !s.Connect(ctx) || p.cfg.Depth < DepthAssociate:
-	case !s.Associate(ctx) || p.cfg.Depth < DepthEcho:
-	case !s.Echo(ctx) || p.cfg.Depth < DepthQuery:
-	case s.Count(ctx):
+	if s.Connect(ctx) && p.cfg.Depth >= DepthAssociate &&
+		s.Associate(ctx) && p.cfg.Depth >= DepthEcho &&
+		s.Echo(ctx) && p.cfg.Depth >= DepthQuery &&
+		s.Count(ctx) {
 		s.Retrieve(ctx)
 	}
 	return s.Result()
