@@ -12,7 +12,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/pacswatch/pacswatch/internal/dicom/ul"
+	"github.com/pacswatch/pacswatch/internal/version"
 )
 
 // Exit statuses (SPEC "Commands"): 0 done, 1 done with errors on some targets, 2 bad usage or could
@@ -82,7 +82,7 @@ func newRoot(e *env) *cobra.Command {
 	root := &cobra.Command{
 		Use:           "pacswatch",
 		Short:         "Find, measure and help close internet-exposed medical image archives (PACS)",
-		Version:       ul.Version,
+		Version:       version.Version,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
@@ -108,7 +108,7 @@ func newVersionCmd(e *env) *cobra.Command {
 		Args:  cobra.NoArgs,
 		RunE: func(*cobra.Command, []string) error {
 			_, err := fmt.Fprintf(e.stdout, "pacswatch %s\nimplementation class UID %s\nimplementation version name %s\n",
-				ul.Version, ul.ImplementationClassUID, ul.ImplementationVersionName)
+				version.Version, version.ImplementationClassUID, version.ImplementationVersionName)
 			return err
 		},
 	}

@@ -1,7 +1,6 @@
 package cli
 
 import (
-	"context"
 	"fmt"
 	"io"
 	"log/slog"
@@ -11,9 +10,8 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/pacswatch/pacswatch/internal/probe"
-	"github.com/pacswatch/pacswatch/internal/scan"
 	"github.com/pacswatch/pacswatch/internal/targets"
+	"github.com/pacswatch/pacswatch/internal/version"
 )
 
 // scanFlags are the SPEC's scan flags. They are stored with the scan so --resume continues it
@@ -89,7 +87,7 @@ func newScanCmd(e *env) *cobra.Command {
 	fl.DurationVar(&f.maxHostTime, "max-host-time", 60*time.Second, "time allowed for one host:port")
 	fl.StringVar(&f.shard, "shard", "", "scan only shard `I/N` (0-based) of the target space")
 	fl.Uint64Var(&f.seed, "seed", 0, "seed of the pseudo-random target order (default: random)")
-	fl.StringVar(&f.callingAE, "calling-ae", "PACSWATCH", "our calling AE title")
+	fl.StringVar(&f.callingAE, "calling-ae", version.CallingAE, "our calling AE title")
 	fl.StringVar(&f.calledAE, "called-ae", "", "called AE title to use (default: ANY-SCP, then the AE dictionary)")
 	fl.StringVar(&f.aeDict, "ae-dict", "", "AE dictionary `FILE` (default: built in)")
 	fl.IntVar(&f.maxAETries, "max-ae-tries", 8, "associations per target while guessing the called AE")
@@ -108,28 +106,6 @@ func newScanCmd(e *env) *cobra.Command {
 	fl.CountVarP(&f.verbose, "verbose", "v", "log each host's steps (-v), and more (-vv)")
 	fl.StringVar(&f.logFormat, "log-format", "text", "log format: text or json")
 	return cmd
-}
-
-// byPort sends each target to the DICOM or the web prober by its port; a port in both lists gets
-// both, and the web records join the DICOM result.
-type byPort struct {
-	dicom, web           scan.Prober
-	dicomPorts, webPorts []uint16
-}
-
-func (b byPort) Probe(ctx context.Context, t targets.Target) probe.Result {
-	isDICOM, isWeb := slices.Contains(b.dicomPorts, t.Port), slices.Contains(b.webPorts, t.Port)
-	switch {
-	case isWeb && !isDICOM:
-		return b.web.Probe(ctx, t)
-	case isWeb && isDICOM:
-		r := b.dicom.Probe(ctx, t)
-		if r.Status != probe.StatusClosed && r.Status != probe.StatusFiltered {
-			r.Web = b.web.Probe(ctx, t).Web
-		}
-		return r
-	}
-	return b.dicom.Probe(ctx, t)
 }
 
 // union returns the ports of a and b, sorted, each once.

@@ -201,15 +201,15 @@ func probeScan(ctx context.Context, e *env, st store.Store, sc store.Scan, plan 
 	if out != nil {
 		cfg.OnResult = func(r probe.Result) error { return enc.Encode(r) }
 	}
-	var prog *scan.Progress
-	if file, ok := e.stderr.(*os.File); ok && !f.quiet && f.verbose == 0 && scan.IsTerminal(file) {
-		prog = scan.NewProgress(e.stderr, it.Len())
-		cfg.Progress = prog.Update
+	var prog *progress
+	if file, ok := e.stderr.(*os.File); ok && !f.quiet && f.verbose == 0 && isTerminal(file) {
+		prog = newProgress(e.stderr, it.Len())
+		cfg.Progress = prog.update
 	}
 	logger.Info("scan", "id", sc.ID, "targets", it.Len(), "resume", f.resume)
 	stats, err := scan.Run(ctx, st, sc, it, p, cfg)
 	if prog != nil {
-		prog.Finish(stats)
+		prog.finish(stats)
 	}
 	resume := "pacswatch scan --resume --db " + f.db
 	switch {
@@ -228,7 +228,7 @@ func probeScan(ctx context.Context, e *env, st store.Store, sc store.Scan, plan 
 
 // newProber returns the DICOM prober, or with --web one that routes each port to the DICOM or
 // the web prober.
-func newProber(plan *scanPlan, f *scanFlags, secret []byte, dialer *scan.Dialer, logger *slog.Logger) scan.Prober {
+func newProber(plan *scanPlan, f *scanFlags, secret []byte, dialer *scan.Dialer, logger *slog.Logger) probe.Prober {
 	prober := dicomprobe.New(dicomprobe.Config{
 		TLS:            plan.tls,
 		VerifyRetrieve: f.verify,
@@ -245,9 +245,9 @@ func newProber(plan *scanPlan, f *scanFlags, secret []byte, dialer *scan.Dialer,
 	if !f.web {
 		return prober
 	}
-	return byPort{
-		dicom: prober, dicomPorts: plan.ports, webPorts: plan.webPorts,
-		web: webprobe.New(webprobe.Config{Timeout: f.timeout, DefaultCreds: f.defCreds, Logger: logger, Dial: dialer.DialContext}),
+	return probe.ByPort{
+		DICOM: prober, DICOMPorts: plan.ports, WebPorts: plan.webPorts,
+		Web: webprobe.New(webprobe.Config{Timeout: f.timeout, DefaultCreds: f.defCreds, Logger: logger, Dial: dialer.DialContext}),
 	}
 }
 

@@ -11,8 +11,6 @@ import (
 	"strings"
 	"syscall"
 
-	"github.com/pacswatch/pacswatch/internal/dicom"
-	"github.com/pacswatch/pacswatch/internal/dicom/ul"
 	"github.com/pacswatch/pacswatch/internal/textsafe"
 )
 
@@ -20,6 +18,10 @@ import (
 // text that is safe to store: it names the kind of failure, never bytes a server sent.
 // A nil error is StatusOpen. An error of no kind Classify knows (see Known) is StatusError with
 // its cause as Cause words it: never a bare "error".
+//
+// Classify knows the network's errors and the kinds of protocol failure of Failure, which a
+// prober marks in its protocol's errors with Mark: this package imports no protocol, and this
+// table is the one place where a failure is worded.
 func Classify(err error) (Status, string) {
 	if s, text, ok := classify(err); ok {
 		return s, text
@@ -34,7 +36,7 @@ func Known(err error) bool {
 }
 
 func classify(err error) (Status, string, bool) {
-	var ne net.Error
+	var fe *failureError
 	switch {
 	case err == nil:
 		return StatusOpen, "", true
@@ -46,24 +48,82 @@ func classify(err error) (Status, string, bool) {
 		return StatusError, "connection reset", true
 	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, net.ErrClosed):
 		return StatusError, "connection closed by peer", true
-	case errors.Is(err, ul.ErrPDUTooLarge):
-		return StatusError, "pdu too large", true
-	case errors.Is(err, ul.ErrMessageTooLarge), errors.Is(err, dicom.ErrTooLarge):
-		return StatusError, "message too large", true
-	case errors.Is(err, ul.ErrUnknownPDUType):
-		return StatusError, "unknown pdu type", true
-	case errors.Is(err, ul.ErrMalformed), errors.Is(err, dicom.ErrMalformed), errors.Is(err, dicom.ErrTruncated):
-		return StatusError, "malformed pdu", true
-	case errors.Is(err, ul.ErrProtocol), errors.Is(err, ul.ErrUnexpectedPDU):
-		return StatusError, "protocol error", true
+	case errors.As(err, &fe) && fe.f > FailureNone && fe.f < failureEnd:
+		return StatusError, fe.f.String(), true
 	case errors.Is(err, context.Canceled):
 		return StatusError, "cancelled", true
-	case errors.Is(err, os.ErrDeadlineExceeded), errors.Is(err, context.DeadlineExceeded),
-		errors.As(err, &ne) && ne.Timeout():
+	case IsTimeout(err), errors.Is(err, os.ErrDeadlineExceeded):
 		return StatusError, "i/o timeout", true
 	}
 	return 0, "", false
 }
+
+// ClassifyConnect is Classify for an error of opening the TCP connection to a target: an
+// attempt that timed out is StatusFiltered with no error text (no answer to the SYN, as nmap
+// says filtered).
+func ClassifyConnect(err error) (Status, string) {
+	s, text := Classify(err)
+	if s == StatusError && IsTimeout(err) {
+		return StatusFiltered, ""
+	}
+	return s, text
+}
+
+// IsTimeout reports whether err is a timeout: a context's deadline, or a net.Error (a
+// connection's deadline, a dial's timeout) that says it is one.
+func IsTimeout(err error) bool {
+	var ne net.Error
+	return errors.Is(err, context.DeadlineExceeded) || errors.As(err, &ne) && ne.Timeout()
+}
+
+// A Failure is a kind of protocol failure that a prober recognized in an error of its own
+// protocol's packages, as Classify words it (see Mark).
+type Failure uint8
+
+// Kinds of protocol failure.
+const (
+	FailureNone            Failure = iota // not a protocol failure: Mark leaves the error alone
+	FailurePDUTooLarge                    // "pdu too large": a unit's length is over the read cap
+	FailureMessageTooLarge                // "message too large": a reassembled message or data set is over its cap
+	FailureUnknownPDU                     // "unknown pdu type": not a unit of the protocol; the peer speaks another
+	FailureMalformed                      // "malformed pdu": a unit, message or data set breaks its encoding
+	FailureProtocol                       // "protocol error": a well-formed unit where the protocol does not allow it
+	failureEnd
+)
+
+var failureText = [...]string{
+	FailurePDUTooLarge:     "pdu too large",
+	FailureMessageTooLarge: "message too large",
+	FailureUnknownPDU:      "unknown pdu type",
+	FailureMalformed:       "malformed pdu",
+	FailureProtocol:        "protocol error",
+}
+
+// String returns the text Classify words f with.
+func (f Failure) String() string {
+	if f > FailureNone && f < failureEnd {
+		return failureText[f]
+	}
+	return fmt.Sprintf("Failure(%d)", uint8(f))
+}
+
+// Mark returns err marked as a failure of kind f, for Classify; its message and its chain
+// (errors.Is, errors.As) are err's. A nil err, or FailureNone, returns err unchanged.
+func Mark(err error, f Failure) error {
+	if err == nil || f == FailureNone {
+		return err
+	}
+	return &failureError{err: err, f: f}
+}
+
+// failureError is an error marked by Mark.
+type failureError struct {
+	err error
+	f   Failure
+}
+
+func (e *failureError) Error() string { return e.err.Error() }
+func (e *failureError) Unwrap() error { return e.err }
 
 // MaxCause is the length of Cause's text, at most.
 const MaxCause = 120

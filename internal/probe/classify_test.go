@@ -10,8 +10,6 @@ import (
 	"strings"
 	"syscall"
 	"testing"
-
-	"github.com/pacswatch/pacswatch/internal/dicom/ul"
 )
 
 func TestClassify(t *testing.T) {
@@ -29,11 +27,16 @@ func TestClassify(t *testing.T) {
 		{wrap(os.ErrDeadlineExceeded), StatusError, "i/o timeout"},
 		{wrap(context.DeadlineExceeded), StatusError, "i/o timeout"},
 		{wrap(context.Canceled), StatusError, "cancelled"},
-		{wrap(ul.ErrPDUTooLarge), StatusError, "pdu too large"},
-		{wrap(ul.ErrMessageTooLarge), StatusError, "message too large"},
-		{wrap(ul.ErrUnknownPDUType), StatusError, "unknown pdu type"},
-		{wrap(ul.ErrMalformed), StatusError, "malformed pdu"},
-		{wrap(ul.ErrProtocol), StatusError, "protocol error"},
+		// The protocols' failures, as a prober marks them (dicomprobe's TestClassify has the
+		// DICOM packages' errors).
+		{wrap(Mark(errors.New("x: pdu of 2 GiB"), FailurePDUTooLarge)), StatusError, "pdu too large"},
+		{wrap(Mark(errors.New("x"), FailureMessageTooLarge)), StatusError, "message too large"},
+		{wrap(Mark(errors.New("x"), FailureUnknownPDU)), StatusError, "unknown pdu type"},
+		{wrap(Mark(errors.New("x"), FailureMalformed)), StatusError, "malformed pdu"},
+		{wrap(Mark(errors.New("x"), FailureProtocol)), StatusError, "protocol error"},
+		{wrap(Mark(errors.New("no kind"), FailureNone)), StatusError, "no kind"},
+		{wrap(Mark(io.ErrUnexpectedEOF, FailureMalformed)), StatusError, "connection closed by peer"}, // the network's first
+		{Mark(context.DeadlineExceeded, FailureMalformed), StatusError, "malformed pdu"},
 		// No kind Classify knows: the cause, never a bare "error" (issue 10 item 13).
 		{fmt.Errorf("something else"), StatusError, "something else"},
 		{wrap(&net.OpError{Op: "dial", Err: os.NewSyscallError("socket", syscall.EMFILE)}), StatusError, "too many open files"},
@@ -49,6 +52,45 @@ func TestClassify(t *testing.T) {
 		if tc.err != nil && (text == "" || text == "error") {
 			t.Errorf("Classify(%.80v): text %q says nothing", tc.err, text)
 		}
+	}
+}
+
+func TestClassifyConnect(t *testing.T) {
+	for _, tc := range []struct {
+		err    error
+		status Status
+		text   string
+	}{
+		{nil, StatusOpen, ""},
+		{&net.OpError{Op: "dial", Err: os.NewSyscallError("connect", syscall.ECONNREFUSED)}, StatusClosed, "connection refused"},
+		{fmt.Errorf("dial: %w", context.DeadlineExceeded), StatusFiltered, ""},
+		{&net.OpError{Op: "dial", Err: os.ErrDeadlineExceeded}, StatusFiltered, ""},
+		{fmt.Errorf("dial: %w", context.Canceled), StatusError, "cancelled"},
+		{syscall.ENETUNREACH, StatusFiltered, "unreachable"},
+	} {
+		if s, text := ClassifyConnect(tc.err); s != tc.status || text != tc.text {
+			t.Errorf("ClassifyConnect(%v) = %v %q, want %v %q", tc.err, s, text, tc.status, tc.text)
+		}
+	}
+}
+
+func TestMark(t *testing.T) {
+	if Mark(nil, FailureMalformed) != nil {
+		t.Error("Mark(nil) is not nil")
+	}
+	base := fmt.Errorf("read: %w", io.ErrUnexpectedEOF)
+	if Mark(base, FailureNone) != base {
+		t.Error("Mark(err, FailureNone) is not err")
+	}
+	m := Mark(base, FailureProtocol)
+	if m.Error() != base.Error() || !errors.Is(m, io.ErrUnexpectedEOF) {
+		t.Errorf("Mark(err) = %q: want err's message and chain", m)
+	}
+	if got := Failure(200).String(); got != "Failure(200)" {
+		t.Errorf("Failure(200) = %q", got)
+	}
+	if got, _ := Classify(Mark(errors.New("x"), Failure(200))); got != StatusError || Known(Mark(errors.New("x"), Failure(200))) {
+		t.Error("an unknown Failure is known")
 	}
 }
 

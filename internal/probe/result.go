@@ -12,12 +12,14 @@ package probe
 import (
 	"cmp"
 	"fmt"
-	"github.com/pacswatch/pacswatch/internal/textsafe"
 	"math"
 	"net/netip"
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/pacswatch/pacswatch/internal/enumtext"
+	"github.com/pacswatch/pacswatch/internal/textsafe"
 )
 
 // Caps applied by Result.Sanitize, in bytes of UTF-8.
@@ -192,7 +194,7 @@ func cleanModalities(m map[string]int64) map[string]int64 {
 			continue
 		}
 		k = textsafe.Clean(k, MaxModality)
-		out[k] = addSat(out[k], n)
+		out[k] = AddCounts(out[k], n)
 	}
 	if len(out) <= MaxModalities {
 		return out
@@ -213,8 +215,9 @@ func cleanModalities(m map[string]int64) map[string]int64 {
 	return out
 }
 
-// addSat adds two non-negative counts, saturating at math.MaxInt64.
-func addSat(a, b int64) int64 {
+// AddCounts adds two non-negative counts of a record (studies, instances), saturating at
+// math.MaxInt64: the sum of what servers claim cannot wrap.
+func AddCounts(a, b int64) int64 {
 	if a > math.MaxInt64-b {
 		return math.MaxInt64
 	}
@@ -249,11 +252,13 @@ func (s Status) String() string {
 }
 
 // MarshalText implements encoding.TextMarshaler.
-func (s Status) MarshalText() ([]byte, error) { return marshalEnum(s, StatusOpen, statusEnd, "status") }
+func (s Status) MarshalText() ([]byte, error) {
+	return enumtext.Marshal(s, StatusOpen, statusEnd, "probe", "status")
+}
 
 // UnmarshalText implements encoding.TextUnmarshaler.
 func (s *Status) UnmarshalText(b []byte) error {
-	return unmarshalEnum(s, b, StatusOpen, statusEnd, "status")
+	return enumtext.Unmarshal(s, b, StatusOpen, statusEnd, "probe", "status")
 }
 
 // Association is how the last A-ASSOCIATE-RQ ended (PS3.8 §7.1).
@@ -283,12 +288,12 @@ func (a Association) String() string {
 
 // MarshalText implements encoding.TextMarshaler.
 func (a Association) MarshalText() ([]byte, error) {
-	return marshalEnum(a, AssociationNone, associationEnd, "association")
+	return enumtext.Marshal(a, AssociationNone, associationEnd, "probe", "association")
 }
 
 // UnmarshalText implements encoding.TextUnmarshaler.
 func (a *Association) UnmarshalText(b []byte) error {
-	return unmarshalEnum(a, b, AssociationNone, associationEnd, "association")
+	return enumtext.Unmarshal(a, b, AssociationNone, associationEnd, "probe", "association")
 }
 
 // AECheck is which AE title the peer enforces, as far as the probe could tell.
@@ -318,12 +323,12 @@ func (c AECheck) String() string {
 
 // MarshalText implements encoding.TextMarshaler.
 func (c AECheck) MarshalText() ([]byte, error) {
-	return marshalEnum(c, AECheckUnknown, aeCheckEnd, "ae_check")
+	return enumtext.Marshal(c, AECheckUnknown, aeCheckEnd, "probe", "ae_check")
 }
 
 // UnmarshalText implements encoding.TextUnmarshaler.
 func (c *AECheck) UnmarshalText(b []byte) error {
-	return unmarshalEnum(c, b, AECheckUnknown, aeCheckEnd, "ae_check")
+	return enumtext.Unmarshal(c, b, AECheckUnknown, aeCheckEnd, "probe", "ae_check")
 }
 
 // Level is the exposure level of a service, ordered from least to most
@@ -359,11 +364,13 @@ func (l Level) String() string {
 }
 
 // MarshalText implements encoding.TextMarshaler.
-func (l Level) MarshalText() ([]byte, error) { return marshalEnum(l, LevelClosed, levelEnd, "level") }
+func (l Level) MarshalText() ([]byte, error) {
+	return enumtext.Marshal(l, LevelClosed, levelEnd, "probe", "level")
+}
 
 // UnmarshalText implements encoding.TextUnmarshaler.
 func (l *Level) UnmarshalText(b []byte) error {
-	return unmarshalEnum(l, b, LevelClosed, levelEnd, "level")
+	return enumtext.Unmarshal(l, b, LevelClosed, levelEnd, "probe", "level")
 }
 
 // InstancesSource is where Exposure.Instances came from.
@@ -396,12 +403,12 @@ func (s InstancesSource) String() string {
 
 // MarshalText implements encoding.TextMarshaler.
 func (s InstancesSource) MarshalText() ([]byte, error) {
-	return marshalEnum(s, InstancesSourceNone, instancesSourceEnd, "instances_source")
+	return enumtext.Marshal(s, InstancesSourceNone, instancesSourceEnd, "probe", "instances_source")
 }
 
 // UnmarshalText implements encoding.TextUnmarshaler.
 func (s *InstancesSource) UnmarshalText(b []byte) error {
-	return unmarshalEnum(s, b, InstancesSourceNone, instancesSourceEnd, "instances_source")
+	return enumtext.Unmarshal(s, b, InstancesSourceNone, instancesSourceEnd, "probe", "instances_source")
 }
 
 // Retrieve is what became of the retrieval test (C-GET/C-MOVE).
@@ -431,12 +438,12 @@ func (r Retrieve) String() string {
 
 // MarshalText implements encoding.TextMarshaler.
 func (r Retrieve) MarshalText() ([]byte, error) {
-	return marshalEnum(r, RetrieveUntested, retrieveEnd, "retrieve")
+	return enumtext.Marshal(r, RetrieveUntested, retrieveEnd, "probe", "retrieve")
 }
 
 // UnmarshalText implements encoding.TextUnmarshaler.
 func (r *Retrieve) UnmarshalText(b []byte) error {
-	return unmarshalEnum(r, b, RetrieveUntested, retrieveEnd, "retrieve")
+	return enumtext.Unmarshal(r, b, RetrieveUntested, retrieveEnd, "probe", "retrieve")
 }
 
 // Auth is how a web front end is protected.
@@ -465,37 +472,11 @@ func (a Auth) String() string {
 }
 
 // MarshalText implements encoding.TextMarshaler.
-func (a Auth) MarshalText() ([]byte, error) { return marshalEnum(a, AuthUnknown, authEnd, "auth") }
+func (a Auth) MarshalText() ([]byte, error) {
+	return enumtext.Marshal(a, AuthUnknown, authEnd, "probe", "auth")
+}
 
 // UnmarshalText implements encoding.TextUnmarshaler.
 func (a *Auth) UnmarshalText(b []byte) error {
-	return unmarshalEnum(a, b, AuthUnknown, authEnd, "auth")
-}
-
-// enum is one of the typed enumerations above.
-type enum interface {
-	~uint8
-	String() string
-}
-
-// marshalEnum returns v's name if v is in [first, end), else an error.
-func marshalEnum[E enum](v, first, end E, kind string) ([]byte, error) {
-	if v < first || v >= end {
-		return nil, fmt.Errorf("probe: invalid %s %d", kind, uint8(v))
-	}
-	return []byte(v.String()), nil
-}
-
-// unmarshalEnum sets *v to the value in [first, end) named b.
-func unmarshalEnum[E enum](v *E, b []byte, first, end E, kind string) error {
-	for e := first; e < end; e++ {
-		if e.String() == string(b) {
-			*v = e
-			return nil
-		}
-	}
-	if len(b) > 32 {
-		b = b[:32]
-	}
-	return fmt.Errorf("probe: unknown %s %q", kind, b)
+	return enumtext.Unmarshal(a, b, AuthUnknown, authEnd, "probe", "auth")
 }

@@ -5,6 +5,7 @@ import (
 	"encoding"
 	"encoding/json"
 	"fmt"
+	"math"
 	"net/netip"
 	"reflect"
 	"strings"
@@ -611,4 +612,18 @@ func FuzzResultJSON(f *testing.F) {
 			t.Fatalf("Marshal after Sanitize: %v", err)
 		}
 	})
+}
+
+func TestAddCounts(t *testing.T) {
+	for _, tc := range []struct{ a, b, want int64 }{
+		{0, 0, 0},
+		{2, 3, 5},
+		{math.MaxInt64, 1, math.MaxInt64},
+		{math.MaxInt64 - 1, 1, math.MaxInt64},
+		{math.MaxInt64 / 2, math.MaxInt64, math.MaxInt64},
+	} {
+		if got := probe.AddCounts(tc.a, tc.b); got != tc.want {
+			t.Errorf("AddCounts(%d, %d) = %d, want %d", tc.a, tc.b, got, tc.want)
+		}
+	}
 }

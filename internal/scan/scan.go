@@ -49,16 +49,9 @@ const (
 	TextNoStatus = "internal error: probe returned no status" // the probe returned a zero Status
 )
 
-// A Prober probes one target. The DICOM and web probes implement it.
-type Prober interface {
-	// Probe returns what it learned about t. It never fails: a failed probe
-	// is a Result with the matching Status and Error. It must return soon
-	// after ctx is done; ctx's deadline is Config.MaxHostTime. Probe is
-	// called concurrently, never twice at once for the same address.
-	// The engine fills in the Result's ScanID, IP and Port, and Time when
-	// it is zero.
-	Probe(ctx context.Context, t targets.Target) probe.Result
-}
+// A Prober probes one target: probe.Prober, whose contract Run follows
+// (ctx's deadline is Config.MaxHostTime).
+type Prober = probe.Prober
 
 // Config tunes Run. The zero Config is valid: every zero field takes its
 // default.

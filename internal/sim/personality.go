@@ -6,6 +6,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/pacswatch/pacswatch/internal/enumtext"
 )
 
 // Personality is how a simulated host behaves. Every personality but PersonalityNotDICOM and
@@ -84,33 +86,17 @@ func (p Personality) String() string {
 
 // MarshalText implements encoding.TextMarshaler.
 func (p Personality) MarshalText() ([]byte, error) {
-	if p < PersonalityOpen || p >= personalityEnd {
-		return nil, fmt.Errorf("sim: invalid personality %d", uint8(p))
-	}
-	return []byte(p.String()), nil
+	return enumtext.Marshal(p, PersonalityOpen, personalityEnd, "sim", "personality")
 }
 
 // UnmarshalText implements encoding.TextUnmarshaler.
 func (p *Personality) UnmarshalText(b []byte) error {
-	v, err := ParsePersonality(string(b))
-	if err != nil {
-		return err
-	}
-	*p = v
-	return nil
+	return enumtext.Unmarshal(p, b, PersonalityOpen, personalityEnd, "sim", "personality")
 }
 
 // ParsePersonality parses a personality's name.
 func ParsePersonality(s string) (Personality, error) {
-	for p := PersonalityOpen; p < personalityEnd; p++ {
-		if personalityNames[p] == s {
-			return p, nil
-		}
-	}
-	if len(s) > 32 {
-		s = s[:32]
-	}
-	return 0, fmt.Errorf("sim: unknown personality %q", s)
+	return enumtext.Parse(s, PersonalityOpen, personalityEnd, "sim", "personality")
 }
 
 // readable reports whether a perfect scanner reads the archive of a host of personality p.

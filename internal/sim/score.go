@@ -11,7 +11,6 @@ import (
 	"text/tabwriter"
 
 	"github.com/pacswatch/pacswatch/internal/probe"
-	"github.com/pacswatch/pacswatch/internal/scan"
 )
 
 // Score is how a scan's results compare with a fleet's truth. Each host:port counts once: the
@@ -205,7 +204,7 @@ func (sc *scorer) hostile(r *probe.Result) {
 	switch {
 	case r == nil:
 		h.Missing++
-	case r.Error == scan.TextOverrun || r.Error == scan.TextPanic || r.Error == scan.TextNoStatus:
+	case r.Error == probe.TextOverrun || r.Error == probe.TextPanic || r.Error == probe.TextNoStatus:
 		h.Overran++
 	case r.Status >= probe.StatusOpen && r.Status <= probe.StatusError:
 		h.Classified++

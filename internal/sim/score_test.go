@@ -192,3 +192,17 @@ func FuzzCompareJSONL(f *testing.F) {
 		}
 	})
 }
+
+// TestEngineTexts: the texts the scorer reads from probe are the ones the engine writes (scan
+// keeps its own names for them until its rewrite names probe's).
+func TestEngineTexts(t *testing.T) {
+	for _, tc := range []struct{ probe, scan string }{
+		{probe.TextOverrun, scan.TextOverrun},
+		{probe.TextPanic, scan.TextPanic},
+		{probe.TextNoStatus, scan.TextNoStatus},
+	} {
+		if tc.probe != tc.scan {
+			t.Errorf("probe says %q, the engine writes %q", tc.probe, tc.scan)
+		}
+	}
+}

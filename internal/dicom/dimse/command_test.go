@@ -12,6 +12,7 @@ import (
 
 	"github.com/pacswatch/pacswatch/internal/dicom"
 	"github.com/pacswatch/pacswatch/internal/dicom/dimse"
+	"github.com/pacswatch/pacswatch/internal/dicom/ul"
 )
 
 // el encodes one Implicit VR Little Endian element (PS3.5 §7.1.3) by hand,
@@ -365,5 +366,19 @@ func TestAllowTags(t *testing.T) {
 		if got := allow(tag); got != want {
 			t.Errorf("allow(%v) = %v, want %v", tag, got, want)
 		}
+	}
+}
+
+func TestPropose(t *testing.T) {
+	got := dimse.Propose(dimse.Verification, dimse.PatientRootFind)
+	want := []ul.ContextProposal{
+		{AbstractSyntax: dimse.Verification, TransferSyntaxes: []string{dicom.ExplicitVRLittleEndian, dicom.ImplicitVRLittleEndian}},
+		{AbstractSyntax: dimse.PatientRootFind, TransferSyntaxes: []string{dicom.ExplicitVRLittleEndian, dicom.ImplicitVRLittleEndian}},
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("Propose() = %+v, want %+v", got, want)
+	}
+	if got := dimse.Propose(); len(got) != 0 {
+		t.Errorf("Propose() of nothing = %+v, want none", got)
 	}
 }

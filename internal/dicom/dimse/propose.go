@@ -11,7 +11,7 @@ import (
 // ul.Config.Contexts.
 func ProposeQR() []ul.ContextProposal {
 	classes := []string{Verification, StudyRootFind, StudyRootGet, StudyRootMove, PatientRootFind}
-	return propose(make([]ul.ContextProposal, 0, len(classes)+len(StorageClasses)), classes...)
+	return appendProposals(make([]ul.ContextProposal, 0, len(classes)+len(StorageClasses)), classes...)
 }
 
 // ProposeGet returns ProposeQR's contexts followed by one for each of
@@ -20,7 +20,7 @@ func ProposeQR() []ul.ContextProposal {
 // instances back as C-STORE sub-operations (PS3.4 §C.4.3.3). Put them in
 // ul.Config.Contexts and ul.Config.Roles.
 func ProposeGet() ([]ul.ContextProposal, []ul.RoleSelection) {
-	contexts := propose(ProposeQR(), StorageClasses...)
+	contexts := appendProposals(ProposeQR(), StorageClasses...)
 	roles := make([]ul.RoleSelection, len(StorageClasses))
 	for i, c := range StorageClasses {
 		roles[i] = ul.RoleSelection{SOPClassUID: c, SCU: false, SCP: true}
@@ -28,9 +28,15 @@ func ProposeGet() ([]ul.ContextProposal, []ul.RoleSelection) {
 	return contexts, roles
 }
 
-// propose appends a context for each class with the transfer syntaxes this
-// package's codec reads, in order of preference.
-func propose(dst []ul.ContextProposal, classes ...string) []ul.ContextProposal {
+// Propose returns a presentation context for each SOP class, in the order
+// given, with the transfer syntaxes this package's codec reads (Explicit VR
+// Little Endian, then Implicit). Put them in ul.Config.Contexts.
+func Propose(classes ...string) []ul.ContextProposal {
+	return appendProposals(make([]ul.ContextProposal, 0, len(classes)), classes...)
+}
+
+// appendProposals appends Propose's context for each class to dst.
+func appendProposals(dst []ul.ContextProposal, classes ...string) []ul.ContextProposal {
 	for _, c := range classes {
 		dst = append(dst, ul.ContextProposal{
 			AbstractSyntax:   c,

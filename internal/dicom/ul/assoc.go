@@ -9,6 +9,8 @@ import (
 	"os"
 	"sync"
 	"time"
+
+	"github.com/pacswatch/pacswatch/internal/version"
 )
 
 // Defaults for Config and ServerConfig.
@@ -16,7 +18,7 @@ const (
 	DefaultMaxPDU     = 16384   // advertised maximum P-DATA-TF variable field
 	DefaultMaxReadPDU = 1 << 20 // cap on any PDU read
 	DefaultMaxMessage = 4 << 20 // cap on a reassembled command or data set
-	DefaultCallingAE  = "PACSWATCH"
+	DefaultCallingAE  = version.CallingAE
 )
 
 const (

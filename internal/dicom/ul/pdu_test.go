@@ -14,12 +14,13 @@ import (
 	"testing"
 
 	"github.com/pacswatch/pacswatch/internal/dicom/ul"
+	"github.com/pacswatch/pacswatch/internal/version"
 )
 
 var update = flag.Bool("update", false, "rewrite testdata/dcmtk-3.6.7-ac.bin from the hand-assembled helper")
 
 func TestIdentity(t *testing.T) {
-	if got, want := ul.ImplementationVersionName, "PACSWATCH_"+ul.Version; got != want || len(got) > 16 {
+	if got, want := ul.ImplementationVersionName, "PACSWATCH_"+version.Version; got != want || len(got) > 16 {
 		t.Errorf("ImplementationVersionName = %q (%d bytes), want %q of at most 16", got, len(got), want)
 	}
 	uid := ul.ImplementationClassUID

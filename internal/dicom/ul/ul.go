@@ -16,19 +16,16 @@ package ul
 import (
 	"errors"
 	"fmt"
+
+	"github.com/pacswatch/pacswatch/internal/version"
 )
 
-// Version is the pacswatch version sent in ImplementationVersionName.
-const Version = "0.1.0"
-
-// Our identity on the wire (PS3.7 §D.3.3.2). pacswatch never impersonates
-// another product.
+// Our identity on the wire (PS3.7 §D.3.3.2), the defaults of Config and
+// ServerConfig: pacswatch's, from package version, written there once.
+// pacswatch never impersonates another product.
 const (
-	// ImplementationClassUID is pacswatch's Implementation Class UID: the
-	// "2.25." form (PS3.5 §B.2) of a random UUID generated once for the project.
-	ImplementationClassUID = "2.25.100136836083436646986395485767375892871"
-	// ImplementationVersionName is "PACSWATCH_" + Version (at most 16 bytes).
-	ImplementationVersionName = "PACSWATCH_" + Version
+	ImplementationClassUID    = version.ImplementationClassUID
+	ImplementationVersionName = version.ImplementationVersionName
 )
 
 // ApplicationContext is the DICOM Application Context Name (PS3.7 §A.2.1).

@@ -6,11 +6,10 @@ import (
 	"strings"
 )
 
-// Validate reports whether rq can be encoded as PS3.8 requires: AE titles of
-// 1 to 16 characters without control characters or backslash, well-formed
-// UIDs of at most 64 characters, 1 to 128 presentation contexts with unique
-// odd IDs, each with an abstract syntax and at least one transfer syntax, and
-// items that fit their 16-bit lengths. Append itself does not check.
+// Validate reports whether rq can be encoded as PS3.8 requires: valid AE
+// titles (ValidAE), well-formed UIDs of at most 64 characters, 1 to 128
+// presentation contexts with unique odd IDs, each with an abstract syntax and
+// at least one transfer syntax, and items that fit their 16-bit lengths. Append itself does not check.
 func (rq *AAssociateRQ) Validate() error {
 	var errs []error
 	for _, ae := range []struct{ name, v string }{{"called", rq.CalledAE}, {"calling", rq.CallingAE}} {
@@ -52,8 +51,8 @@ func (rq *AAssociateRQ) Validate() error {
 	return nil
 }
 
-// Validate reports whether ac can be encoded: AE titles of at most 16
-// characters (they echo the request's, so may be empty), UIDs of at most 64
+// Validate reports whether ac can be encoded: valid AE titles (ValidAE; they
+// echo the request's, so may be empty), UIDs of at most 64
 // characters, an accepted transfer syntax for every accepted context, at most
 // 128 presentation contexts, and items that fit their 16-bit lengths.
 func (ac *AAssociateAC) Validate() error {
@@ -122,20 +121,37 @@ func lenSum(s []string) int {
 	return n
 }
 
-// checkAE checks an AE title (PS3.5 Table 6.2-1, VR AE): at most 16
-// characters, no control characters or backslash, not all spaces unless
-// empty is allowed.
-func checkAE(s string, emptyOK bool) error {
+// ValidAE checks an AE title as PS3.5 §6.2 (Table 6.2-1) defines the AE value:
+// 1 to 16 characters of the Default Character Repertoire (ISO-IR 6, bytes 0x20
+// to 0x7E) without the backslash, not only spaces. A byte above 0x7E is outside
+// the repertoire, whatever character set a peer declares. It is the one
+// definition of a valid AE title: the PDUs' Validate methods and the probes'
+// flags and dictionaries check with it.
+func ValidAE(s string) error {
+	if strings.Trim(s, " ") == "" {
+		return errors.New("AE title is empty")
+	}
 	if len(s) > aeLen {
-		return fmt.Errorf("%q has %d characters, at most %d", s, len(s), aeLen)
+		return fmt.Errorf("AE title %q has %d characters, longer than %d", s, len(s), aeLen)
 	}
-	if strings.Trim(s, " ") == "" && !emptyOK {
-		return errors.New("empty")
-	}
-	if i := strings.IndexFunc(s, func(r rune) bool { return r < 0x20 || r == 0x7F || r == '\\' }); i >= 0 {
-		return fmt.Errorf("%q has a forbidden character at %d", s, i)
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c > 0x7E || c == '\\' {
+			return fmt.Errorf("AE title %q has a forbidden character at %d: the default repertoire without backslash or control characters only", s, i)
+		}
 	}
 	return nil
+}
+
+// checkAE checks an AE title of a PDU with ValidAE; an empty or all-space one
+// passes when emptyOK (an A-ASSOCIATE-AC's titles echo the request's).
+func checkAE(s string, emptyOK bool) error {
+	if strings.Trim(s, " ") == "" {
+		if emptyOK {
+			return nil
+		}
+		return errors.New("empty")
+	}
+	return ValidAE(s)
 }
 
 // checkUID checks a UID: non-empty and at most 64 characters; strict also

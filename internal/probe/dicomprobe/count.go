@@ -68,15 +68,14 @@ var (
 	seriesKeys = dimse.AllowTags(dicom.Modality, dicom.SeriesInstanceUID, dicom.NumberOfSeriesRelatedInstances)
 )
 
-// measure counts what the association exposes (studies, instances, modalities) and tests
-// retrieval, filling r.Exposure and r.DICOM.Services. It reports false when the association
-// ended while measuring (r then says why), true when the caller should release it (it may have
-// released it already, to open the one that verifies retrieval: releasing again does nothing).
+// measure counts what the association exposes (studies, instances, modalities), filling
+// r.Exposure and r.DICOM.Services' query services, and returns the counter, whose sample study
+// retrieve tests. It reports false when the association ended while counting (r then says why).
 //
 // Nothing a server sent leaves measure but counts, sanitized modalities and statuses: study,
 // series and instance UIDs stay in memory only as long as the follow-up queries need them, and
 // studies are told apart by a keyed hash (HMAC-SHA-256 with Config.Secret).
-func (p *Prober) measure(ctx context.Context, a *ul.Assoc, r *probe.Result) bool {
+func (p *Prober) measure(ctx context.Context, a *ul.Assoc, r *probe.Result) (*counter, bool) {
 	d, e := r.DICOM, r.Exposure
 	log := p.cfg.Logger.With("target", r.IP.String(), "port", r.Port)
 	d.Services.FindStudy, d.Services.FindPatient, d.Services.Get, d.Services.Move = false, false, false, false
@@ -104,33 +103,10 @@ func (p *Prober) measure(ctx context.Context, a *ul.Assoc, r *probe.Result) bool
 		e.Level = probe.LevelProtected
 	}
 	if err != nil {
-		r.Error = "c-find: " + describe(err)
-		return false
+		r.Error = "c-find: " + errorText(err)
+		return c, false
 	}
-	if e.Studies == 0 {
-		return true // nothing to retrieve: retrieval stays untested
-	}
-	return p.retrieve(ctx, a, r, c)
-}
-
-// describe is a short text for err that is safe to store: it names the failure, never a byte the
-// server sent.
-func describe(err error) string {
-	var ab *ul.AbortedError
-	switch {
-	case errors.As(err, &ab):
-		return "association aborted: " + ab.Abort.Meaning()
-	case errors.Is(err, dicom.ErrTooLarge), errors.Is(err, ul.ErrMessageTooLarge), errors.Is(err, ul.ErrPDUTooLarge):
-		return "answer too large"
-	case errors.Is(err, dicom.ErrMalformed), errors.Is(err, dicom.ErrTruncated), errors.Is(err, dicom.ErrTooDeep),
-		errors.Is(err, dimse.ErrMalformedCommand), errors.Is(err, ul.ErrMalformed):
-		return "malformed answer"
-	case errors.Is(err, dimse.ErrProtocol), errors.Is(err, ul.ErrProtocol), errors.Is(err, ul.ErrUnexpectedPDU),
-		errors.Is(err, dimse.ErrTooManyResponses):
-		return "protocol error"
-	}
-	_, s := probe.Classify(err)
-	return s
+	return c, true
 }
 
 // A counter measures one association's archive. Its raw UIDs (pending, sample) live only as long

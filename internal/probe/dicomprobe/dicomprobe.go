@@ -15,11 +15,11 @@ import (
 	"net"
 	"time"
 
-	"github.com/pacswatch/pacswatch/internal/dicom"
 	"github.com/pacswatch/pacswatch/internal/dicom/dimse"
 	"github.com/pacswatch/pacswatch/internal/dicom/ul"
 	"github.com/pacswatch/pacswatch/internal/probe"
 	"github.com/pacswatch/pacswatch/internal/targets"
+	"github.com/pacswatch/pacswatch/internal/version"
 )
 
 // Depth says how far a probe goes (SPEC --depth).
@@ -54,7 +54,7 @@ func ParseDepth(s string) (Depth, error) {
 
 // Config configures a Prober. The zero value of each field has the documented default.
 type Config struct {
-	CallingAE  string        // default "PACSWATCH"
+	CallingAE  string        // default version.CallingAE
 	CalledAE   string        // fixed called AE title; empty: GenericAE, then the dictionary
 	Dict       Dict          // default DefaultDict()
 	MaxAETries int           // associations per target while guessing the called AE; default 8
@@ -83,14 +83,12 @@ type Prober struct {
 	cfg Config
 }
 
-var _ interface {
-	Probe(context.Context, targets.Target) probe.Result
-} = (*Prober)(nil)
+var _ probe.Prober = (*Prober)(nil)
 
 // New returns a Prober with cfg's defaults filled in.
 func New(cfg Config) *Prober {
 	if cfg.CallingAE == "" {
-		cfg.CallingAE = ul.DefaultCallingAE
+		cfg.CallingAE = version.CallingAE
 	}
 	if cfg.Dict == nil {
 		cfg.Dict = DefaultDict()
@@ -116,204 +114,21 @@ func New(cfg Config) *Prober {
 
 // contexts are the presentation contexts every probe association proposes: enough to learn which
 // services the server offers, in one association. Proposing a context moves no data.
-var contexts = func() []ul.ContextProposal {
-	ts := []string{dicom.ExplicitVRLittleEndian, dicom.ImplicitVRLittleEndian}
-	var cs []ul.ContextProposal
-	for _, as := range []string{dimse.Verification, dimse.StudyRootFind, dimse.PatientRootFind, dimse.StudyRootGet, dimse.StudyRootMove} {
-		cs = append(cs, ul.ContextProposal{AbstractSyntax: as, TransferSyntaxes: ts})
-	}
-	return cs
-}()
+var contexts = dimse.Propose(dimse.Verification, dimse.StudyRootFind, dimse.PatientRootFind, dimse.StudyRootGet, dimse.StudyRootMove)
 
-// Probe probes t and returns its result. It never returns an error: failures are data.
+// Probe probes t and returns its result. It never returns an error: failures are data. It is a
+// Session's steps as deep as Config.Depth asks: Connect, Associate, Echo, then Count and
+// Retrieve, ending with Close.
 func (p *Prober) Probe(ctx context.Context, t targets.Target) probe.Result {
-	r := probe.Result{IP: t.Addr, Port: t.Port, Time: p.cfg.Now().UTC()}
-	log := p.cfg.Logger.With("target", t.String())
-	addr := t.String()
-
-	conn, err := p.dial(ctx, addr)
-	if err != nil {
-		r.Status, r.Error = probe.Classify(err)
-		if r.Status == probe.StatusError && isTimeout(err) {
-			r.Status, r.Error = probe.StatusFiltered, "" // no answer to SYN: filtered, as nmap says
-		}
-		log.Debug("connect", "status", r.Status, "error", r.Error)
-		return r
+	s := p.NewSession(t)
+	defer s.Close(ctx)
+	if s.Connect(ctx) && p.cfg.Depth >= DepthAssociate &&
+		s.Associate(ctx) && p.cfg.Depth >= DepthEcho &&
+		s.Echo(ctx) && p.cfg.Depth >= DepthQuery &&
+		s.Count(ctx) {
+		s.Retrieve(ctx)
 	}
-	r.Status = probe.StatusOpen
-	if p.cfg.Depth == DepthConnect {
-		conn.Close()
-		return r
-	}
-
-	d := &probe.DICOM{CallingAE: p.cfg.CallingAE, AECheck: probe.AECheckUnknown}
-	r.DICOM = d
-	r.Exposure = &probe.Exposure{Level: probe.LevelProtected}
-
-	// DICOM TLS (PS3.15 Annex B.1): first on the TLS port, or always with --tls on; under auto a
-	// peer that does not answer plain DICOM gets a TLS handshake too.
-	useTLS := p.cfg.TLS == TLSOn || p.cfg.TLS == TLSAuto && t.Port == TLSPort
-	if useTLS {
-		tc, cert, err := p.handshake(ctx, conn)
-		switch {
-		case err == nil:
-			conn, d.TLS, d.TLSCert = tc, true, cert
-		case p.cfg.TLS == TLSOn:
-			r.DICOM, r.Exposure.Level, r.Error = nil, probe.LevelNotDICOM, "tls handshake failed"
-			return r
-		default: // auto: the TLS port may speak plain DICOM
-			useTLS = false
-			if conn, err = p.dial(ctx, addr); err != nil {
-				_, r.Error = probe.Classify(err)
-				return r
-			}
-		}
-	}
-
-	if a := p.associateAny(ctx, t, conn, useTLS, &r, log); a != nil {
-		p.examine(ctx, a, &r, log)
-	}
-	return r
-}
-
-// associateAny requests an association over conn (nil: a new connection) with each candidate
-// called AE title in turn, until one is accepted or refused for another reason than the called
-// AE title; under TLSAuto a peer that does not answer plain DICOM is tried over TLS once. It
-// records the answers in r and returns the accepted association, or nil.
-func (p *Prober) associateAny(ctx context.Context, t targets.Target, conn net.Conn, useTLS bool, r *probe.Result, log *slog.Logger) *ul.Assoc {
-	d, addr := r.DICOM, t.String()
-	var err error
-	candidates := []string{p.cfg.CalledAE}
-	if p.cfg.CalledAE == "" {
-		candidates = p.cfg.Dict.Candidates(t.Port, p.cfg.MaxAETries)
-	}
-	var (
-		a          *ul.Assoc
-		sawCalled  bool // some candidate was refused as "called-AE-title-not-recognized"
-		sawCalling bool // some candidate was refused as "calling-AE-title-not-recognized"
-		triedTLS   = useTLS
-	)
-	for i := 0; i < len(candidates); i++ {
-		called := candidates[i]
-		if conn == nil {
-			if conn, err = p.open(ctx, addr, useTLS); err != nil {
-				_, r.Error = probe.Classify(err)
-				break
-			}
-		}
-		d.CalledAE = called
-		a, err = p.associate(ctx, trace(conn, log), called)
-		conn = nil // ul owns it now, and closed it on failure
-		log.Debug("associate", "called_ae", called, "tls", useTLS, "error", probe.SafeError(err))
-		if err != nil && i == 0 && !triedTLS && p.cfg.TLS == TLSAuto && (notDICOM(err) || !isTimeout(err) && !isDICOMAnswer(err)) {
-			// Not plain DICOM: a DICOM TLS server answers a plain A-ASSOCIATE-RQ with a TLS alert or a close.
-			triedTLS = true
-			if tc, e := p.dial(ctx, addr); e == nil {
-				if tc, cert, e := p.handshake(ctx, tc); e == nil {
-					conn, useTLS, d.TLS, d.TLSCert = tc, true, true, cert
-					i--
-					continue
-				}
-			}
-		}
-		var rj *ul.RejectedError
-		var ab *ul.AbortedError
-		switch {
-		case err == nil:
-		case errors.As(err, &rj):
-			d.Association = probe.AssociationRejected
-			d.Reject = &probe.Reject{Result: int(rj.RJ.Result), Source: int(rj.RJ.Source), Reason: int(rj.RJ.Reason), Meaning: rj.RJ.Meaning()}
-			if rj.RJ.Source == 1 && rj.RJ.Reason == 7 {
-				sawCalled = true
-				if p.cfg.CalledAE == "" {
-					continue // guess the next called AE
-				}
-			}
-			if rj.RJ.Source == 1 && rj.RJ.Reason == 3 {
-				sawCalling = true
-			}
-		case errors.As(err, &ab):
-			d.Association = probe.AssociationAborted
-			r.Error = "association aborted: " + ab.Abort.Meaning()
-		case notDICOM(err):
-			r.DICOM = nil
-			r.Exposure.Level = probe.LevelNotDICOM
-			r.Error = "not dicom"
-			return nil
-		default:
-			_, r.Error = probe.Classify(err)
-			if i == 0 {
-				// Nothing DICOM-shaped came back at all (silence, or a close): not DICOM, as far as we can tell.
-				r.DICOM = nil
-				r.Exposure.Level = probe.LevelNotDICOM
-				return nil
-			}
-		}
-		break
-	}
-	switch {
-	case a != nil && d.CalledAE == GenericAE && !sawCalled:
-		d.AECheck = probe.AECheckNone
-	case sawCalling:
-		d.AECheck = probe.AECheckCalling
-	case sawCalled:
-		d.AECheck = probe.AECheckCalled
-	}
-	return a
-}
-
-// examine checks an accepted association as deep as Config.Depth asks: the peer's identity and
-// services, C-ECHO, then what C-FIND shows; it closes the association, releasing it when it is
-// still up.
-func (p *Prober) examine(ctx context.Context, a *ul.Assoc, r *probe.Result, log *slog.Logger) {
-	d := r.DICOM
-	defer a.Close()
-	d.Association, d.Reject = probe.AssociationAccepted, nil
-	r.Error = ""
-	info := a.Info()
-	d.ImplementationClassUID = info.PeerImplementationClassUID
-	d.ImplementationVersion = info.PeerImplementationVersion
-	d.MaxPDU = info.PeerMaxPDU
-	d.Product, d.Honeypot = Identify(info.PeerImplementationClassUID, info.PeerImplementationVersion)
-	_, d.Services.FindStudy = a.Context(dimse.StudyRootFind)
-	_, d.Services.FindPatient = a.Context(dimse.PatientRootFind)
-	_, d.Services.Get = a.Context(dimse.StudyRootGet)
-	_, d.Services.Move = a.Context(dimse.StudyRootMove)
-	// An accepted association is at least the "echo" level's floor; C-ECHO and C-FIND refine it.
-	r.Exposure.Level = probe.LevelEcho
-
-	if p.cfg.Depth >= DepthEcho {
-		if _, ok := a.Context(dimse.Verification); ok {
-			sctx, cancel := context.WithTimeout(ctx, p.cfg.Timeout)
-			st, err := dimse.Echo(sctx, a)
-			cancel()
-			log.Debug("c-echo", "status", st, "error", probe.SafeError(err))
-			var ab *ul.AbortedError
-			switch {
-			case errors.As(err, &ab):
-				d.Association = probe.AssociationAborted
-				r.Exposure.Level = probe.LevelProtected
-				r.Error = "c-echo: association aborted: " + ab.Abort.Meaning()
-				return
-			case err != nil:
-				_, r.Error = probe.Classify(err)
-				r.Error = "c-echo: " + r.Error
-				r.Exposure.Level = probe.LevelProtected
-				return
-			}
-			d.Services.Echo = st == dimse.Success
-		}
-	}
-	if p.cfg.Depth >= DepthQuery {
-		if !p.measure(ctx, a, r) {
-			return // the association ended (aborted) while measuring
-		}
-	}
-	rctx, cancel := context.WithTimeout(ctx, p.cfg.Timeout)
-	defer cancel()
-	if err := a.Release(rctx); err != nil {
-		log.Debug("release", "error", probe.SafeError(err))
-	}
+	return s.Result()
 }
 
 // TLSMode says when the probe speaks DICOM over TLS (SPEC --tls).
@@ -403,9 +218,4 @@ func (p *Prober) associate(ctx context.Context, conn net.Conn, called string) (*
 func notDICOM(err error) bool {
 	return errors.Is(err, ul.ErrUnknownPDUType) || errors.Is(err, ul.ErrMalformed) ||
 		errors.Is(err, ul.ErrUnexpectedPDU) || errors.Is(err, ul.ErrPDUTooLarge)
-}
-
-func isTimeout(err error) bool {
-	var ne net.Error
-	return errors.Is(err, context.DeadlineExceeded) || errors.As(err, &ne) && ne.Timeout()
 }

@@ -10,6 +10,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/pacswatch/pacswatch/internal/dicom/ul"
 )
 
 // The data files are copies of ../shared/data (with their sources); a test keeps them in sync.
@@ -91,22 +93,9 @@ func LoadDict(path string) (Dict, error) {
 	return d, nil
 }
 
-// ValidAE checks an AE title as PS3.5 defines the AE value: 1 to 16 characters of the default
-// character repertoire, no backslash or control characters, not only spaces.
-func ValidAE(s string) error {
-	if strings.TrimSpace(s) == "" {
-		return fmt.Errorf("AE title is empty")
-	}
-	if len(s) > 16 {
-		return fmt.Errorf("AE title %q is longer than 16 characters", s)
-	}
-	for _, r := range s {
-		if r < 0x20 || r > 0x7e || r == '\\' {
-			return fmt.Errorf("AE title %q has a character outside the DICOM default repertoire", s)
-		}
-	}
-	return nil
-}
+// ValidAE checks an AE title for the probe (--calling-ae, --called-ae, a dictionary's titles):
+// ul.ValidAE, PS3.5 §6.2's definition.
+func ValidAE(s string) error { return ul.ValidAE(s) }
 
 // parseDictCSV reads ae-titles.csv: SCP titles first, in file order; titles the file lists for SCU
 // tools ("ECHOSCU / FINDSCU") last, since servers rarely use them.

@@ -31,14 +31,15 @@ const NoDestination = "PACSWATCH_NONE"
 // the other runs on a new association. With Config.VerifyRetrieve and C-GET accepted, a is
 // released and verify proves retrieval on an association of its own.
 //
-// It reports whether a is still usable.
+// It reports whether a is still usable (it may have been released already, to open the
+// association that verifies retrieval: releasing it again does nothing).
 func (p *Prober) retrieve(ctx context.Context, a *ul.Assoc, r *probe.Result, c *counter) bool {
 	d, e := r.DICOM, r.Exposure
 	var inst instance
 	if _, ok := a.Context(dimse.StudyRootGet); ok && p.cfg.VerifyRetrieve {
 		var err error
 		if inst, err = c.oneInstance(ctx); err != nil {
-			r.Error = "c-find: " + describe(err)
+			r.Error = "c-find: " + errorText(err)
 			a = nil
 		}
 	}
@@ -88,7 +89,7 @@ func (p *Prober) retrieve(ctx context.Context, a *ul.Assoc, r *probe.Result, c *
 			// The association ended: refused if the peer aborted it, untested if it timed out.
 			reached = reached || errors.As(err, &ab)
 			if cur == a {
-				r.Error = t.op + ": " + describe(err)
+				r.Error = t.op + ": " + errorText(err)
 			}
 			cur = nil
 		default:

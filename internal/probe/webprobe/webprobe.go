@@ -33,9 +33,9 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/pacswatch/pacswatch/internal/dicom/ul"
 	"github.com/pacswatch/pacswatch/internal/probe"
 	"github.com/pacswatch/pacswatch/internal/targets"
+	"github.com/pacswatch/pacswatch/internal/version"
 )
 
 // Defaults of the Config fields left zero, and fixed bounds.
@@ -67,7 +67,7 @@ type Config struct {
 	DefaultCreds bool
 	// MaxBody caps the bytes read of any response body, after gzip decoding. Default DefaultMaxBody.
 	MaxBody int64
-	// UserAgent is sent with every request. Default "pacswatch/" + ul.Version.
+	// UserAgent is sent with every request. Default version.UserAgent.
 	UserAgent string
 	// Dial opens TCP connections; default a net.Dialer. Tests and the sim inject theirs.
 	Dial   func(ctx context.Context, network, addr string) (net.Conn, error)
@@ -80,9 +80,7 @@ type Prober struct {
 	cfg Config
 }
 
-var _ interface {
-	Probe(context.Context, targets.Target) probe.Result
-} = (*Prober)(nil)
+var _ probe.Prober = (*Prober)(nil)
 
 // New returns a Prober with cfg's defaults filled in.
 func New(cfg Config) *Prober {
@@ -93,7 +91,7 @@ func New(cfg Config) *Prober {
 		cfg.MaxBody = DefaultMaxBody
 	}
 	if cfg.UserAgent == "" {
-		cfg.UserAgent = "pacswatch/" + ul.Version
+		cfg.UserAgent = version.UserAgent
 	}
 	if cfg.Dial == nil {
 		var d net.Dialer
@@ -122,10 +120,7 @@ func (p *Prober) Probe(ctx context.Context, t targets.Target) (r probe.Result) {
 	root, err := s.start(ctx)
 	var de *dialError
 	if errors.As(err, &de) {
-		r.Status, r.Error = probe.Classify(de.err)
-		if r.Status == probe.StatusError && isTimeout(de.err) {
-			r.Status, r.Error = probe.StatusFiltered, "" // no answer to SYN: filtered, as nmap says
-		}
+		r.Status, r.Error = probe.ClassifyConnect(de.err)
 		return r
 	}
 	r.Status = probe.StatusOpen
@@ -324,9 +319,4 @@ func safeError(err error) string {
 	}
 	_, text := probe.Classify(err)
 	return text
-}
-
-func isTimeout(err error) bool {
-	var ne net.Error
-	return errors.Is(err, context.DeadlineExceeded) || errors.As(err, &ne) && ne.Timeout()
 }
