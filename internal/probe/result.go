@@ -43,6 +43,7 @@ type Result struct {
 	Port     uint16     `json:"port"`
 	Time     time.Time  `json:"time"` // when the probe of this target ended
 	Status   Status     `json:"status"`
+	Depth    string     `json:"depth,omitempty"` // the --depth the target was probed at: connect, associate, echo or query
 	Error    string     `json:"error,omitempty"` // safe, capped description of what failed
 	DICOM    *DICOM     `json:"dicom,omitempty"`
 	Exposure *Exposure  `json:"exposure,omitempty"`
@@ -106,7 +107,25 @@ type Exposure struct {
 	InstancesSource InstancesSource  `json:"instances_source"`
 	Modalities      map[string]int64 `json:"modalities,omitempty"` // studies per modality
 	Retrieve        Retrieve         `json:"retrieve"`
+	// Caveats say why a count is not exact or not to be summed (SPEC "Result
+	// record"): capped, estimate, implausible, honeypot. Empty for an exact,
+	// plausible count of a system believed real.
+	Caveats []Caveat `json:"caveats,omitempty"`
 }
+
+// Caveat is one reason a count is not exact or not summed into totals.
+type Caveat struct {
+	Kind   string `json:"kind"`             // CaveatCapped, CaveatEstimate, CaveatImplausible or CaveatHoneypot
+	Reason string `json:"reason,omitempty"` // what was seen, no patient data (e.g. "NumberOfStudyRelatedInstances 16777216 in one study")
+}
+
+// Caveat kinds (SPEC "Result record").
+const (
+	CaveatCapped      = "capped"      // a server's result limit hit and not sliced away: a lower bound
+	CaveatEstimate    = "estimate"    // extrapolated from a sample
+	CaveatImplausible = "implausible" // beyond the plausibility bounds: kept apart, never summed
+	CaveatHoneypot    = "honeypot"    // a known honeypot fingerprint, or one of a cluster serving identical study sets
+)
 
 // Web is one HTTP front end of the archive.
 type Web struct {
@@ -139,6 +158,7 @@ func (r *Result) Level() Level {
 // leaves the original untouched. It is idempotent.
 func (r *Result) Sanitize() {
 	r.Error = textsafe.Clean(r.Error, MaxError)
+	r.Depth = textsafe.Clean(r.Depth, 16)
 	if r.DICOM != nil {
 		d := *r.DICOM
 		if d.Reject != nil {
@@ -165,6 +185,13 @@ func (r *Result) Sanitize() {
 		e.Studies = max(e.Studies, 0)
 		e.Instances = max(e.Instances, 0)
 		e.Modalities = cleanModalities(e.Modalities)
+		if e.Caveats != nil {
+			cs := make([]Caveat, len(e.Caveats))
+			for i, c := range e.Caveats {
+				cs[i] = Caveat{Kind: textsafe.Clean(c.Kind, 16), Reason: textsafe.Clean(c.Reason, MaxError)}
+			}
+			e.Caveats = cs
+		}
 		r.Exposure = &e
 	}
 	if r.Web != nil {
