@@ -149,20 +149,33 @@ func (s *Store) wrap(op string, err error) error {
 	case errors.As(err, &pe):
 		return &dbError{msg: fmt.Sprintf("store: %s in %s: %s (SQLSTATE %s)", op, s.where, pe.Message, pe.Code), err: err}
 	case errors.As(err, &ce):
-		cause := ce.Unwrap()
-		for {
-			next := errors.Unwrap(cause)
-			if next == nil {
-				break
-			}
-			cause = next
-		}
+		var cause any = innermost(ce.Unwrap())
 		if errors.As(ce.Unwrap(), &pe) {
-			cause = fmt.Errorf("%s (SQLSTATE %s)", pe.Message, pe.Code)
+			cause = fmt.Sprintf("%s (SQLSTATE %s)", pe.Message, pe.Code)
 		}
 		return &dbError{msg: fmt.Sprintf("store: cannot connect to %s: %v", s.where, cause), err: err}
 	}
 	return fmt.Errorf("store: %s in %s: %w", op, s.where, err)
+}
+
+// innermost returns the deepest error in err's chain (the first of joined ones): the system's
+// reason ("connection refused") without the driver's layers around it.
+func innermost(err error) error {
+	for {
+		switch u := err.(type) {
+		case interface{ Unwrap() []error }:
+			if errs := u.Unwrap(); len(errs) > 0 && errs[0] != nil {
+				err = errs[0]
+				continue
+			}
+		case interface{ Unwrap() error }:
+			if next := u.Unwrap(); next != nil {
+				err = next
+				continue
+			}
+		}
+		return err
+	}
 }
 
 // dbError keeps the driver's error for errors.As while printing a message without Go's
@@ -241,9 +254,12 @@ func (s *Store) identify(ctx context.Context, q querier, known int) (int, error)
 		ours    bool
 		objects int64
 	)
-	err := q.QueryRow(ctx, `SELECT current_schema(), to_regclass('pacswatch_schema') IS NOT NULL,
-		(SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-		 WHERE n.nspname = current_schema() AND c.relkind IN ('r', 'p', 'v', 'm', 'S', 'f'))`).
+	// pg_class under the statement's snapshot, not to_regclass: a process that waited for the
+	// lock while another created the store must see it.
+	err := q.QueryRow(ctx, `SELECT current_schema(),
+		coalesce(bool_or(c.relname = 'pacswatch_schema' AND c.relkind = 'r'), false), count(c.oid)
+		FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+		WHERE n.nspname = current_schema() AND c.relkind IN ('r', 'p', 'v', 'm', 'S', 'f')`).
 		Scan(&schema, &ours, &objects)
 	if err != nil {
 		return 0, err
