@@ -56,7 +56,7 @@ pod_args() {
 # 1. The reference: one SQLite run of the whole space.
 measure shards.ref "$PW" scan "$CIDR" -p "$PORTS" --rate 0 --name monthly --seed 20261201 -q --db "$work/ref.db"
 [ "$RC" -le 1 ] || { echo "bench: reference scan exited $RC" >&2; exit 1; }
-ref_secs=$SECS
+ref_secs=$SECS ref_rss=$RSS_MB
 "$OUT/dumpstore" "$work/ref.db" > "$work/ref.txt" 2> "$work/ref.dump"
 
 # 2. Four pods into PostgreSQL; one killed at a random point, then run again.
@@ -67,7 +67,11 @@ for i in $(seq 0 $((SHARDS - 1))); do
   pod_args "$i" '$(DATABASE_URL)'
   [ "$i" = 0 ] && printf 'pod args: %s\n' "${POD[*]}" > "$work/pod-args.txt"
   pod_args "$i" "$URL"
-  JOB_COMPLETION_INDEX=$i DATABASE_URL=$URL "$PW" "${POD[@]}" 2> "$work/pod$i.err" &
+  if [ "$i" = "$killed" ]; then # no wrapper: SIGKILL goes to pacswatch itself
+    JOB_COMPLETION_INDEX=$i DATABASE_URL=$URL "$PW" "${POD[@]}" 2> "$work/pod$i.err" &
+  else
+    JOB_COMPLETION_INDEX=$i DATABASE_URL=$URL /usr/bin/time -f '%M' -o "$work/pod$i.rss" "$PW" "${POD[@]}" 2> "$work/pod$i.err" &
+  fi
   pids+=($!)
 done
 delay=$(( 3 + RANDOM % 12 ))
@@ -90,8 +94,8 @@ pg_secs=$(echo "$(date +%s.%N) - $t0" | bc)
 "$PW" merge "$URL" --db "$work/pg-copy.db" > /dev/null
 "$PW" report --db "$URL" --format md > "$work/report-pg.md"
 "$PW" report --db "$work/pg-copy.db" --format md > "$work/report-pg-copy.md"
-"$PW" report --db "$URL" --format json | jq 'del(.scan, .compare)' > "$work/report-pg.json"
-"$PW" report --db "$work/ref.db" --format json | jq 'del(.scan, .compare)' > "$work/report-ref.json"
+"$PW" report --db "$URL" --format json | jq 'del(.scan, .compare) | .trend |= map(del(.scan, .started))' > "$work/report-pg.json"
+"$PW" report --db "$work/ref.db" --format json | jq 'del(.scan, .compare) | .trend |= map(del(.scan, .started))' > "$work/report-ref.json"
 
 # 3. The same shards into SQLite stores of their own, merged twice.
 for i in $(seq 0 $((SHARDS - 1))); do
@@ -123,6 +127,7 @@ with this run's targets file, the sim's ports and \`--rate 0\`$("$PW" scan --hel
 | 4 shard processes → PostgreSQL, shard $killed killed (SIGKILL) after ${delay} s at ${done_at_kill:-?} targets done, then re-run | ${pg_secs%.*} s | $(cells "$work/pg.dump") | $(same "$work/ref.txt" "$work/pg.txt") |
 | 4 shards → 4 SQLite stores → \`pacswatch merge\` (run twice) | — | $(cells "$work/merged.dump") | $(same "$work/ref.txt" "$work/merged.txt") |
 
+- peak RSS: the reference scan ${ref_rss} MB; each shard process $(for i in $(seq 0 $((SHARDS - 1))); do [ "$i" = "$killed" ] || printf '%s ' "$(( $(tail -1 "$work/pod$i.rss") / 1024 )) MB"; done)(the killed one not measured)
 - exit statuses of the 4 pods: ${rcs[*]} (the killed one: 137); the re-run: $rc
 - \`report --format md\` from PostgreSQL vs from a SQLite copy of it (\`pacswatch merge \$URL --db copy.db\`): $(same "$work/report-pg.md" "$work/report-pg-copy.md")
 - \`report --format json\` tables (scan metadata left out) from PostgreSQL vs the reference SQLite run: $(same "$work/report-pg.json" "$work/report-ref.json")

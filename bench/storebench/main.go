@@ -1,7 +1,7 @@
 // Command storebench measures how fast a store takes a scan's results: W writers (the shards of
 // one run, each its own scan, as shard processes are) write the records of a JSON Lines file
 // (scan -o) in the scanner's batches of 500, each batch with its checkpoint, through
-// store.Store, at once. It prints one line: backend, writers, results, seconds, results/s, and
+// store.Store, at once (the records may also come from a SQLite store). It prints one line: backend, writers, results, seconds, results/s, and
 // the bytes the results take in the store (table and indexes; the SQLite file).
 //
 //	storebench -db STORE -writers W -records FILE.jsonl
@@ -31,7 +31,7 @@ const batch = 500 // scan.DefaultBatchSize
 func main() {
 	db := flag.String("db", "", "store: SQLite path or postgres:// URL (a new, empty one)")
 	writers := flag.Int("writers", 1, "writers at once, one shard each")
-	records := flag.String("records", "", "JSON Lines of results (scan -o)")
+	records := flag.String("records", "", "results to write: JSON Lines (scan -o) or a SQLite store (*.db)")
 	flag.Parse()
 	if err := run(*db, *writers, *records); err != nil {
 		fmt.Fprintln(os.Stderr, "storebench:", err)
@@ -132,7 +132,11 @@ func size(ctx context.Context, dsn string, stores []store.Store) (int64, error) 
 	return fi.Size(), nil
 }
 
+// read returns the results of a JSON Lines file, or of every scan of a SQLite store (*.db).
 func read(path string) ([]probe.Result, error) {
+	if strings.HasSuffix(path, ".db") {
+		return readStore(path)
+	}
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, err
@@ -149,4 +153,24 @@ func read(path string) ([]probe.Result, error) {
 		rs = append(rs, r)
 	}
 	return rs, sc.Err()
+}
+
+func readStore(path string) ([]probe.Result, error) {
+	ctx := context.Background()
+	st, err := sqlite.OpenReadOnly(ctx, path)
+	if err != nil {
+		return nil, err
+	}
+	defer st.Close()
+	scans, err := st.Scans(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var rs []probe.Result
+	for _, sc := range scans {
+		if err := st.Results(ctx, sc.ID, func(r probe.Result) error { rs = append(rs, r); return nil }); err != nil {
+			return nil, err
+		}
+	}
+	return rs, nil
 }
