@@ -83,7 +83,7 @@ func runMerge(ctx context.Context, e *env, db, name string, args []string) error
 	}()
 	for _, arg := range args {
 		if !isPostgres(arg) && sameFile(arg, db) {
-			return fmt.Errorf("merge: %s is the target store (--db): give another", fileout.Show(arg))
+			return fmt.Errorf("merge: %s is the target store (--db): give another", showDB(arg))
 		}
 		kind, err := inputKind(arg)
 		if err != nil {
@@ -100,11 +100,11 @@ func runMerge(ctx context.Context, e *env, db, name string, args []string) error
 		scans, err := st.Scans(ctx)
 		if err != nil {
 			st.Close()
-			return fmt.Errorf("merge: %s: %w", fileout.Show(arg), err)
+			return fmt.Errorf("merge: %s: %w", showDB(arg), err)
 		}
 		if len(scans) == 0 {
 			st.Close()
-			return fmt.Errorf("merge: %s holds no scan", fileout.Show(arg))
+			return fmt.Errorf("merge: %s holds no scan", showDB(arg))
 		}
 		for i, sc := range scans {
 			src := mergeSource{label: arg, scan: sc}
@@ -156,7 +156,7 @@ func inputKind(arg string) (string, error) {
 	}
 	f, err := os.Open(arg)
 	if err != nil {
-		return "", fmt.Errorf("merge: %s: %w", fileout.Show(arg), unwrapPath(err))
+		return "", fmt.Errorf("merge: %s: %w", showDB(arg), unwrapPath(err))
 	}
 	defer f.Close()
 	head := make([]byte, 16)
@@ -168,7 +168,7 @@ func inputKind(arg string) (string, error) {
 	case len(bytes.TrimSpace(head)) == 0 || bytes.TrimSpace(head)[0] == '{':
 		return "jsonl", nil
 	}
-	return "", fmt.Errorf("merge: %s is neither a pacswatch store nor JSON Lines", fileout.Show(arg))
+	return "", fmt.Errorf("merge: %s is neither a pacswatch store nor JSON Lines", showDB(arg))
 }
 
 // sameFile reports whether two paths name one file (the target may not be an input).
@@ -285,7 +285,7 @@ func checkBelong(existing []store.Scan, sources []mergeSource) error {
 			}
 			if other, ok := seenShard[k][src.scan.Shard]; ok {
 				return fmt.Errorf("merge: shard %s of run %s comes twice (%s and %s): give each shard once",
-					src.scan.Shard, runName(src.scan), fileout.Show(other), fileout.Show(src.label))
+					src.scan.Shard, runName(src.scan), showDB(other), showDB(src.label))
 			}
 			seenShard[k][src.scan.Shard] = src.label
 		}
@@ -403,9 +403,9 @@ func mergeOne(ctx context.Context, e *env, target store.Store, existing []store.
 		err = target.FinishScan(ctx, sc.ID, in.Finished)
 	}
 	if err != nil {
-		return fmt.Errorf("merge: %s: scan %s: %w", fileout.Show(src.label), fileout.Quote(in.ID), err)
+		return fmt.Errorf("merge: %s: scan %s: %w", showDB(src.label), fileout.Quote(in.ID), err)
 	}
-	fmt.Fprintf(e.stdout, "%s: scan %s (%s, shard %s): %s results → scan %s\n", fileout.Show(src.label),
+	fmt.Fprintf(e.stdout, "%s: scan %s (%s, shard %s): %s results → scan %s\n", showDB(src.label),
 		orDash(in.ID), cleanCell(in.Name), orDash(in.Shard), thousands(uint64(n)), cleanCell(sc.ID))
 	return nil
 }

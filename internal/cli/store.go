@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"net/url"
 	"os"
 	"strings"
 
@@ -87,4 +88,25 @@ func openExistingStore(ctx context.Context, dsn string) (store.Reader, error) {
 		return nil, err
 	}
 	return st, nil
+}
+
+// showDB returns a --db value as messages may show it: a PostgreSQL URL without its password
+// (a Secret's URL must never reach a log), a path as fileout.Show shows it.
+func showDB(dsn string) string {
+	if !isPostgres(dsn) {
+		return fileout.Show(dsn)
+	}
+	u, err := url.Parse(dsn)
+	if err != nil {
+		return "postgres://…" // unparsable: show nothing of it
+	}
+	if _, ok := u.User.Password(); ok {
+		u.User = url.UserPassword(u.User.Username(), "xxxxx")
+	}
+	q := u.Query()
+	if q.Has("password") {
+		q.Set("password", "xxxxx")
+		u.RawQuery = q.Encode()
+	}
+	return u.String()
 }
