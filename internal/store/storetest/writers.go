@@ -111,13 +111,20 @@ func testShardWriters(t *testing.T, open func(t *testing.T) store.Store) {
 	}
 
 	// One finished run; every target once, in order; totals over the shards.
-	g = regroup(t, handles[1])
+	checkRun(t, handles, ids, shards*perShard, perShard)
+}
+
+// checkRun checks the run the shard writers wrote: one finished group, each of its total
+// targets once and in order in the merged stream, each shard's summary, and its systems.
+func checkRun(t *testing.T, handles []store.Store, ids []string, total, perShard int) {
+	ctx := context.Background()
+	g := regroup(t, handles[1])
 	if len(g) != 1 || !g[0].Finished() {
 		t.Fatalf("after the re-run: %d groups, the first finished %v; want one finished", len(g), len(g) > 0 && g[0].Finished())
 	}
 	var all []probe.Result
 	var last netip.AddrPort
-	err = store.MergeResults(ctx, handles[3], g[0].IDs(), func(r probe.Result) error {
+	err := store.MergeResults(ctx, handles[3], g[0].IDs(), func(r probe.Result) error {
 		k := netip.AddrPortFrom(r.IP, r.Port)
 		if len(all) > 0 && k.Compare(last) <= 0 {
 			return fmt.Errorf("%v after %v: out of order or twice", k, last)
@@ -126,16 +133,16 @@ func testShardWriters(t *testing.T, open func(t *testing.T) store.Store) {
 		all = append(all, r)
 		return nil
 	})
-	if err != nil || len(all) != shards*perShard {
-		t.Fatalf("MergeResults: %d results, %v; want %d, each once", len(all), err, shards*perShard)
+	if err != nil || len(all) != total {
+		t.Fatalf("MergeResults: %d results, %v; want %d, each once", len(all), err, total)
 	}
 	for i, id := range ids {
 		sum, err := handles[i].Summary(ctx, id)
-		if err != nil || sum.Results != perShard || sum.Open != perShard/10 {
+		if err != nil || sum.Results != uint64(perShard) || sum.Open != uint64(perShard/10) {
 			t.Errorf("shard %d: Summary = %+v, %v; want %d results, %d open", i, sum, err, perShard, perShard/10)
 		}
 	}
-	if got, want := mustSystems(t, again, g[0].IDs()), store.SystemsOf(all); got != want {
+	if got, want := mustSystems(t, handles[2], g[0].IDs()), store.SystemsOf(all); got != want {
 		t.Errorf("Systems of the run = %+v, want %+v", got, want)
 	}
 }
