@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Runs the bench suite (make bench runs it after the Go benchmarks) and writes bench/RESULTS.md:
 # the scale run (bench/scale.sh) and the comparison with nmap and dcmtk (bench/compare.sh), with
-# the machine and the date. Needs nmap, dcmtk, jq, bc and GNU time; about 3 minutes on 2 cores.
+# the machine and the date; the many-machines run (bench/shards.sh) and store writes
+# (bench/storebench.sh). Needs nmap, dcmtk, jq, bc, GNU time and postgresql; about 7 minutes on
+# 2 cores.
 # Everything runs on loopback: the sims bind only 127.10.0.0/16 and 127.11.0.0/22.
 source "$(dirname "$0")/lib.sh"
 need nmap echoscu findscu jq bc
@@ -11,6 +13,8 @@ load=$(cut -d' ' -f1-3 /proc/loadavg)
 bash "$BENCH/scale.sh"
 bash "$BENCH/compare.sh"
 bash "$BENCH/guard.sh"
+bash "$BENCH/shards.sh"
+bash "$BENCH/storebench.sh"
 
 cpu=$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)
 mem=$(awk '/^MemTotal/ { printf "%.0f GiB", $2 / 1048576 }' /proc/meminfo)
@@ -33,5 +37,8 @@ MD
   cat "$OUT/scale.md"
   echo
   cat "$OUT/guard.md"
+  cat "$OUT/shards.md"
+  echo
+  cat "$OUT/storebench.md"
 } > "$BENCH/RESULTS.md"
 echo "bench: wrote $BENCH/RESULTS.md"

@@ -67,18 +67,20 @@ func TestReportShardedRun(t *testing.T) {
 	oneLine(t, "--compare april-1", stderr, code, `scan "april-1" is not finished`)
 }
 
-// TestOneOpener: every reading command gives the same one line for a PostgreSQL URL and for a
-// missing store, from the one --db opener.
+// TestOneOpener: every reading command gives the same one line for a PostgreSQL that cannot be
+// reached and for a missing store, from the one --db opener.
 func TestOneOpener(t *testing.T) {
 	missing := filepath.Join(t.TempDir(), "none.db")
 	for _, args := range [][]string{{"report"}, {"diff", "a", "b"}} {
 		for db, want := range map[string]string{
-			"postgres://127.0.0.1/pacswatch":   "--db: PostgreSQL stores are not supported yet; give a SQLite path",
-			"postgresql://127.0.0.1/pacswatch": "--db: PostgreSQL stores are not supported yet; give a SQLite path",
-			missing:                            "--db: no store at " + missing + " (run pacswatch scan first)",
+			// A PostgreSQL that is not there (a socket directory that does not exist): the
+			// server named, never the password.
+			"postgres://scan:pw@/pacswatch?host=/nonexistent-pacswatch":   "--db: store: cannot connect to postgresql scan@/nonexistent-pacswatch/.s.PGSQL.5432/pacswatch: no such file or directory",
+			"postgresql://scan:pw@/pacswatch?host=/nonexistent-pacswatch": "--db: store: cannot connect to postgresql scan@/nonexistent-pacswatch/.s.PGSQL.5432/pacswatch: no such file or directory",
+			missing: "--db: no store at " + missing + " (run pacswatch scan first)",
 		} {
 			_, stderr, code := runCLI(append(args, "--db", db)...)
-			if code != cli.ExitUsage || !strings.Contains(stderr, want) || strings.Count(stderr, "\n") != 1 {
+			if code != cli.ExitUsage || !strings.Contains(stderr, want) || strings.Count(stderr, "\n") != 1 || strings.Contains(stderr, "pw@") {
 				t.Errorf("%s --db %s: exit %d, %q; want 2 and %q", args[0], db, code, stderr, want)
 			}
 		}

@@ -5,11 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"net/url"
 	"os"
 	"strings"
 
 	"github.com/pacswatch/pacswatch/internal/fileout"
 	"github.com/pacswatch/pacswatch/internal/store"
+	"github.com/pacswatch/pacswatch/internal/store/postgres"
 	"github.com/pacswatch/pacswatch/internal/store/sqlite"
 )
 
@@ -22,12 +24,13 @@ const (
 	readOnly                   // report, diff, scans, serve: never create, never write
 )
 
-// openDB is the one opener of --db values: a SQLite path (PostgreSQL URLs come later, as one
-// more case here). Read-only, a missing store is an error (never created), the handle works on
-// a read-only file, and its write methods fail with store.ErrReadOnly.
+// openDB is the one opener of --db values: a SQLite path, or a PostgreSQL URL (postgres:// or
+// postgresql://, where many shard processes write one run). Read-only, a missing store is an
+// error (never created), the handle works on a read-only file or through a role that may only
+// SELECT, and its write methods fail with store.ErrReadOnly.
 func openDB(ctx context.Context, dsn string, mode storeMode) (store.Store, error) {
 	if isPostgres(dsn) {
-		return nil, errors.New("--db: PostgreSQL stores are not supported yet; give a SQLite path")
+		return openPostgres(ctx, dsn, mode)
 	}
 	if mode == readWrite {
 		st, err := sqlite.Open(ctx, dsn)
@@ -53,6 +56,20 @@ func openDB(ctx context.Context, dsn string, mode storeMode) (store.Store, error
 	return st, nil
 }
 
+// openPostgres opens a PostgreSQL store. Its errors name the server and database, never the
+// URL: it may hold a password.
+func openPostgres(ctx context.Context, url string, mode storeMode) (store.Store, error) {
+	open := postgres.Open
+	if mode == readOnly {
+		open = postgres.OpenReadOnly
+	}
+	st, err := open(ctx, url)
+	if err != nil {
+		return nil, fmt.Errorf("--db: %w", err)
+	}
+	return st, nil
+}
+
 // isPostgres reports whether a --db value is a PostgreSQL URL.
 func isPostgres(dsn string) bool {
 	return strings.HasPrefix(dsn, "postgres://") || strings.HasPrefix(dsn, "postgresql://")
@@ -73,11 +90,23 @@ func openExistingStore(ctx context.Context, dsn string) (store.Reader, error) {
 	return st, nil
 }
 
-// openReadOnlyStore opens an existing store for reading only (report, diff, scans): it works on a
-// read-only file and leaves no -wal or -shm file behind.
-func openReadOnlyStore(ctx context.Context, dsn string) (store.Store, error) {
-	if strings.HasPrefix(dsn, "postgres://") || strings.HasPrefix(dsn, "postgresql://") {
-		return nil, errors.New("--db: PostgreSQL stores are not supported yet; give a SQLite path")
+// showDB returns a --db value as messages may show it: a PostgreSQL URL without its password
+// (a Secret's URL must never reach a log), a path as fileout.Show shows it.
+func showDB(dsn string) string {
+	if !isPostgres(dsn) {
+		return fileout.Show(dsn)
 	}
-	return sqlite.OpenReadOnly(ctx, dsn)
+	u, err := url.Parse(dsn)
+	if err != nil {
+		return "postgres://…" // unparsable: show nothing of it
+	}
+	if _, ok := u.User.Password(); ok {
+		u.User = url.UserPassword(u.User.Username(), "xxxxx")
+	}
+	q := u.Query()
+	if q.Has("password") {
+		q.Set("password", "xxxxx")
+		u.RawQuery = q.Encode()
+	}
+	return u.String()
 }

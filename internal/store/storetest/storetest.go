@@ -23,7 +23,8 @@ import (
 
 // Run runs the suite. open returns a Store on an empty database the first
 // time it is called with a given t, and a Store on that same database when
-// called again with the same t (the suite closes the first one before).
+// called again with the same t (the suite closes the first one before, except
+// where several handles write one database at once, as shard processes do).
 // Run closes every store it opens.
 func Run(t *testing.T, open func(t *testing.T) store.Store) {
 	tests := []struct {
@@ -52,6 +53,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"Groups", testGroups},
 		{"MergeResults", testMergeResults},
 		{"Systems", testSystems},
+		{"ShardWriters", testShardWriters},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) { tt.fn(t, open) })

@@ -1,0 +1,218 @@
+package postgres
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/pacswatch/pacswatch/internal/store"
+)
+
+// scanColumns are the columns scanScan reads.
+const scanColumns = `id, name, started, finished, targets, settings, total, seed, shard, done,
+	excluded, space_digest, exclusions`
+
+// CreateScan implements store.Store. Shard processes that start at once each create their own
+// scan: numbers come from a sequence, and an assigned ID skips the IDs callers chose.
+func (s *Store) CreateScan(ctx context.Context, sc store.Scan) (store.Scan, error) {
+	if err := s.writable("create scan"); err != nil {
+		return store.Scan{}, err
+	}
+	if sc.Started.IsZero() {
+		sc.Started = time.Now()
+	}
+	sc.Started, sc.Finished = sc.Started.UTC(), sc.Finished.UTC()
+	sc.Progress = store.Progress{}
+	if len(sc.Targets) == 0 {
+		sc.Targets = nil
+	}
+	if len(sc.Settings) == 0 {
+		sc.Settings = nil
+	}
+	if len(sc.Exclusions) == 0 {
+		sc.Exclusions = nil
+	}
+	started, err := formatTime(sc.Started)
+	if err != nil {
+		return store.Scan{}, fmt.Errorf("store: create scan: started: %w", err)
+	}
+	var finished *string
+	if !sc.Finished.IsZero() {
+		f, err := formatTime(sc.Finished)
+		if err != nil {
+			return store.Scan{}, fmt.Errorf("store: create scan: finished: %w", err)
+		}
+		finished = &f
+	}
+	targets, err1 := json.Marshal(orEmpty(sc.Targets))
+	settings, err2 := json.Marshal(orEmptyMap(sc.Settings))
+	exclusions, err3 := json.Marshal(orEmpty(sc.Exclusions))
+	if err := errors.Join(err1, err2, err3); err != nil {
+		return store.Scan{}, fmt.Errorf("store: create scan: %w", err)
+	}
+	chosen := sc.ID != ""
+	for {
+		var seq int64
+		if err := s.pool.QueryRow(ctx, `SELECT nextval('scan_numbers')`).Scan(&seq); err != nil {
+			return store.Scan{}, s.wrap("create scan", err)
+		}
+		if !chosen {
+			sc.ID = strconv.FormatInt(seq, 10)
+		}
+		tag, err := s.pool.Exec(ctx, `INSERT INTO scans
+			(seq, id, name, started, finished, targets, settings, total, seed, shard, space_digest, exclusions)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) ON CONFLICT (id) DO NOTHING`,
+			seq, sc.ID, sc.Name, started, finished, string(targets), string(settings), int64(sc.Total), int64(sc.Seed),
+			sc.Shard, sc.SpaceDigest, string(exclusions))
+		if err != nil {
+			return store.Scan{}, s.wrap(fmt.Sprintf("create scan %q", sc.ID), err)
+		}
+		switch {
+		case tag.RowsAffected() == 1:
+			return sc, nil
+		case chosen:
+			return store.Scan{}, fmt.Errorf("create scan %q: %w", sc.ID, store.ErrExists)
+		}
+		// A caller chose this number as an ID: take the next one.
+	}
+}
+
+// Scan implements store.Reader.
+func (s *Store) Scan(ctx context.Context, id string) (store.Scan, error) {
+	sc, err := scanScan(s.pool.QueryRow(ctx, `SELECT `+scanColumns+` FROM scans WHERE id = $1`, id))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return store.Scan{}, fmt.Errorf("scan %q: %w", id, store.ErrNotFound)
+	}
+	if err != nil {
+		return store.Scan{}, s.wrap(fmt.Sprintf("read scan %q", id), err)
+	}
+	return sc, nil
+}
+
+// LatestScan implements store.Reader.
+func (s *Store) LatestScan(ctx context.Context) (store.Scan, error) {
+	sc, err := scanScan(s.pool.QueryRow(ctx, `SELECT `+scanColumns+` FROM scans ORDER BY started DESC, seq DESC LIMIT 1`))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return store.Scan{}, fmt.Errorf("latest scan: %w", store.ErrNotFound)
+	}
+	if err != nil {
+		return store.Scan{}, s.wrap("read latest scan", err)
+	}
+	return sc, nil
+}
+
+// Scans implements store.Reader.
+func (s *Store) Scans(ctx context.Context) ([]store.Scan, error) {
+	rows, err := s.pool.Query(ctx, `SELECT `+scanColumns+` FROM scans ORDER BY started, seq`)
+	if err != nil {
+		return nil, s.wrap("list scans", err)
+	}
+	defer rows.Close()
+	var scans []store.Scan
+	for rows.Next() {
+		sc, err := scanScan(rows)
+		if err != nil {
+			return nil, s.wrap("list scans", err)
+		}
+		scans = append(scans, sc)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, s.wrap("list scans", err)
+	}
+	return scans, nil
+}
+
+// FinishScan implements store.Store.
+func (s *Store) FinishScan(ctx context.Context, id string, end time.Time) error {
+	if err := s.writable("finish scan"); err != nil {
+		return err
+	}
+	finished, err := formatTime(end)
+	if err != nil {
+		return fmt.Errorf("store: finish scan %q: %w", id, err)
+	}
+	tag, err := s.pool.Exec(ctx, `UPDATE scans SET finished = $1 WHERE id = $2`, finished, id)
+	if err != nil {
+		return s.wrap(fmt.Sprintf("finish scan %q", id), err)
+	}
+	if tag.RowsAffected() == 0 {
+		return fmt.Errorf("finish scan %q: %w", id, store.ErrNotFound)
+	}
+	return nil
+}
+
+// scanScan reads one row of scanColumns.
+func scanScan(r pgx.Row) (store.Scan, error) {
+	var (
+		sc                            store.Scan
+		started                       string
+		finished                      *string
+		targets, settings, exclusions string
+		total, seed, done, excluded   int64
+	)
+	if err := r.Scan(&sc.ID, &sc.Name, &started, &finished, &targets, &settings, &total, &seed, &sc.Shard, &done,
+		&excluded, &sc.SpaceDigest, &exclusions); err != nil {
+		return store.Scan{}, err
+	}
+	var err error
+	if sc.Started, err = parseTime(started); err != nil {
+		return store.Scan{}, fmt.Errorf("%w: scan %q started: %v", store.ErrCorrupt, sc.ID, err)
+	}
+	if finished != nil {
+		if sc.Finished, err = parseTime(*finished); err != nil {
+			return store.Scan{}, fmt.Errorf("%w: scan %q finished: %v", store.ErrCorrupt, sc.ID, err)
+		}
+	}
+	for _, f := range []struct {
+		name, src string
+		dst       any
+	}{{"targets", targets, &sc.Targets}, {"settings", settings, &sc.Settings}, {"exclusions", exclusions, &sc.Exclusions}} {
+		if err := json.Unmarshal([]byte(f.src), f.dst); err != nil {
+			return store.Scan{}, fmt.Errorf("%w: scan %q %s: %v", store.ErrCorrupt, sc.ID, f.name, err)
+		}
+	}
+	if len(sc.Targets) == 0 {
+		sc.Targets = nil
+	}
+	if len(sc.Settings) == 0 {
+		sc.Settings = nil
+	}
+	if len(sc.Exclusions) == 0 {
+		sc.Exclusions = nil
+	}
+	sc.Total, sc.Seed = uint64(total), uint64(seed)
+	sc.Progress = store.Progress{Done: uint64(done), Excluded: uint64(excluded)}
+	return sc, nil
+}
+
+// timeLayout is fixed-width UTC, so that stored times sort as times (as in SQLite).
+const timeLayout = "2006-01-02T15:04:05.000000000Z"
+
+func formatTime(t time.Time) (string, error) {
+	t = t.UTC()
+	if y := t.Year(); y < 0 || y > 9999 {
+		return "", fmt.Errorf("time %v out of range", t)
+	}
+	return t.Format(timeLayout), nil
+}
+
+func parseTime(s string) (time.Time, error) { return time.Parse(timeLayout, s) }
+
+func orEmpty(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
+}
+
+func orEmptyMap(m map[string]string) map[string]string {
+	if m == nil {
+		return map[string]string{}
+	}
+	return m
+}
