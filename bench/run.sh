@@ -37,6 +37,7 @@ MD
   cat "$OUT/scale.md"
   echo
   cat "$OUT/guard.md"
+  echo
   cat "$OUT/shards.md"
   echo
   cat "$OUT/storebench.md"

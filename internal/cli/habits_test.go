@@ -48,7 +48,7 @@ func TestNothingToScan(t *testing.T) {
 		{"scan", "127.0.0.5", "--exclude", "127.0.0.0/24"},
 		{"scan", "127.0.0.5", "-p", "9", "--exclude-file", excl},
 		{"scan", "198.51.100.0/24", "--exclude", "198.51.100.0/24"},
-		{"scan", "127.0.0.5", "-p", "9", "--shard", "3/4"},
+		{"scan", "127.0.0.5", "-p", "9", "--shard", "3/4", "--seed", "1"},
 	} {
 		_, stderr, code := pacswatch(t, "", append(args, "--db", db)...)
 		if code != 2 || !strings.Contains(stderr, "nothing to scan") || strings.Count(stderr, "\n") != 1 {

@@ -418,3 +418,27 @@ func TestOneProcessPerScan(t *testing.T) {
 		t.Errorf("after takeover: finished %v, %d results; want finished with 256", cur.Finished, sum.Results)
 	}
 }
+
+// TestShardRerunContinues (issue 13): a shard run again with the same command after a crash (a
+// restarted pod of an Indexed Job) continues its own unfinished scan instead of starting a new
+// one, and --shard without --seed is refused (shards must walk one permutation).
+func TestShardRerunContinues(t *testing.T) {
+	ns := newNetns(t)
+	dir := t.TempDir()
+	db := filepath.Join(dir, "p.db")
+	args := []string{"127.11.0.0/24", "-p", "9", "--shard", "1/2", "--seed", "4", "--name", "run"}
+	first := interrupt(t, ns, dir, db, append(args, "--rate", "50")...)
+	_, stderr, code := ns.run(t, dir, append([]string{"scan", "--db", db, "-q"}, args...)...)
+	if code != 0 || !strings.Contains(stderr, "scan "+first.ID+": shard 1/2 of this run did not finish: continuing it") {
+		t.Fatalf("re-run of the shard: exit %d, %q; want it to continue scan %s", code, stderr, first.ID)
+	}
+	sc, sum := scanState(t, db)
+	if sc.ID != first.ID || sc.Finished.IsZero() || sum.Results != sc.Total || sc.Total != 128 {
+		t.Errorf("after the re-run: latest scan %s (finished %v), %d of %d results; want scan %s finished with 128", sc.ID, sc.Finished, sum.Results, sc.Total, first.ID)
+	}
+	_, stderr, code = ns.run(t, dir, "scan", "127.11.0.0/24", "-p", "9", "--shard", "0/2", "--db", db)
+	if code != 2 {
+		t.Errorf("--shard without --seed: exit %d, want 2", code)
+	}
+	singleLine(t, "--shard without --seed", stderr, "--shard needs --seed")
+}

@@ -70,6 +70,9 @@ func planScan(ctx context.Context, e *env, fl *pflag.FlagSet, f *scanFlags, args
 		if p.shard, p.shards, err = targets.ParseShard(f.shard); err != nil {
 			return nil, fmt.Errorf("--shard: %w", err)
 		}
+		if sc == nil && !fl.Changed("seed") {
+			return nil, errors.New("--shard needs --seed: every shard of a run must walk the same permutation (give the same --seed to all)")
+		}
 	} else {
 		p.shards = 1
 	}

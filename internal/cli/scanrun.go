@@ -40,8 +40,8 @@ func runScan(ctx context.Context, e *env, fl *pflag.FlagSet, f *scanFlags, args 
 		if len(args) > 0 || f.inputList != "" {
 			return errors.New("scan: --resume takes no targets: it continues the stored scan with its own")
 		}
-		if _, err := os.Stat(f.db); err != nil {
-			return fmt.Errorf("scan: --resume: no store at %s", f.db)
+		if _, err := os.Stat(f.db); err != nil && !isPostgres(f.db) {
+			return fmt.Errorf("scan: --resume: no store at %s", showDB(f.db))
 		}
 		if st, err = openStore(ctx, f.db); err != nil {
 			return err
@@ -81,8 +81,11 @@ func runScan(ctx context.Context, e *env, fl *pflag.FlagSet, f *scanFlags, args 
 			return err
 		}
 		defer st.Close()
-		if sc, err = createScan(ctx, st, fl, f, plan); err != nil {
-			if errors.Is(statErr, fs.ErrNotExist) {
+		if sc, err = shardToContinue(ctx, e, st, fl, f, plan); err == nil && sc.ID == "" {
+			sc, err = createScan(ctx, st, fl, f, plan)
+		}
+		if err != nil {
+			if errors.Is(statErr, fs.ErrNotExist) && !isPostgres(f.db) {
 				removeStore(st, f.db) // ours, empty: leave nothing behind
 			}
 			return err
@@ -100,6 +103,31 @@ func runScan(ctx context.Context, e *env, fl *pflag.FlagSet, f *scanFlags, args 
 	}
 	defer closeOut()
 	return probeScan(ctx, e, st, sc, plan, f, out, logger)
+}
+
+// shardToContinue returns the unfinished scan that a re-run of one shard continues: with
+// --shard I/N and no --resume, a scan of the same shard, name, seed and target space that has
+// not finished (a pod of a Kubernetes Indexed Job restarted after a crash runs the same command
+// again). The zero Scan when there is none: a new scan starts.
+func shardToContinue(ctx context.Context, e *env, st store.Store, fl *pflag.FlagSet, f *scanFlags, plan *scanPlan) (store.Scan, error) {
+	if f.shard == "" {
+		return store.Scan{}, nil
+	}
+	sc, err := store.Unfinished(ctx, st, f.shard)
+	if errors.Is(err, store.ErrNotFound) {
+		return store.Scan{}, nil
+	}
+	if err != nil {
+		return store.Scan{}, err
+	}
+	if sc.Seed != f.seed || sc.Name != f.name || sc.SpaceDigest != plan.space.Digest() {
+		return store.Scan{}, nil
+	}
+	if err := checkResumeFlags(fl, sc); err != nil {
+		return store.Scan{}, err
+	}
+	fmt.Fprintf(e.stderr, "scan %s: shard %s of this run did not finish: continuing it\n", sc.ID, f.shard)
+	return sc, nil
 }
 
 // checkOutput refuses an -o that would destroy the store or follow a symlink, before anything
@@ -211,7 +239,7 @@ func probeScan(ctx context.Context, e *env, st store.Store, sc store.Scan, plan 
 	if prog != nil {
 		prog.finish(stats)
 	}
-	resume := "pacswatch scan --resume --db " + f.db
+	resume := "pacswatch scan --resume --db " + showDB(f.db)
 	switch {
 	case errors.Is(err, context.Canceled) && ctx.Err() != nil:
 		return fmt.Errorf("%w: scan %s stopped after %d of %d targets; continue with: %s", errInterrupted, sc.ID, stats.Done, stats.Total, resume)
