@@ -57,6 +57,7 @@ var (
 		"internal/geo/mmdbwrite":   "writes databases with mmdbwriter (the demo's, the tests'), reads none",
 		"internal/guard/syslog":    "writes to a syslog collector, reads nothing from it",
 		"internal/peertest":        "test harness: talks to the Orthanc, dcmqrscp and storescp it started itself",
+		"internal/store/postgres":  "talks to the user's own PostgreSQL through pgx (its wire parser is pgx's); reads back only what pacswatch wrote",
 		"internal/scan":            "opens connections for the probers (Dialer: rate, descriptor budget) and reads no byte from them",
 	}
 )
