@@ -36,7 +36,7 @@ type Config struct {
 	// authentication with the token as password), compared in constant time, never logged.
 	Token string
 
-	Logger   *slog.Logger        // access and error log; nil discards
+	Logger   *slog.Logger         // access and error log; nil discards
 	Registry *prometheus.Registry // where the metrics live (served on /metrics); nil: a new one
 
 	// Wait is how long a page waits for a report being built before it answers with a page that
