@@ -53,7 +53,7 @@ func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	root.SetIn(stdin)
 	root.SetOut(stdout)
 	root.SetErr(stderr)
-	root.AddCommand(newScanCmd(e), newScansCmd(e), newReportCmd(e), newDiffCmd(e), newSimCmd(e), newDemoCmd(e), newVersionCmd(e))
+	root.AddCommand(newScanCmd(e), newScansCmd(e), newReportCmd(e), newDiffCmd(e), newSimCmd(e), newDemoCmd(e), newServeCmd(e), newWatchCmd(e), newVersionCmd(e))
 	err = root.ExecuteContext(ctx)
 	switch {
 	case err == nil:
