@@ -173,6 +173,9 @@ func (w *Watcher) unfinished(ctx context.Context) (bool, error) {
 // (each compared with the watch's finished run before it), oldest first, and records it.
 func (w *Watcher) alert(ctx context.Context) error {
 	st, err := w.Open(ctx)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil // no store before the first scan
+	}
 	if err != nil {
 		return err
 	}
