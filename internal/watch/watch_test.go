@@ -130,7 +130,7 @@ func (rc *receiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 func newWatcher(t *testing.T, st *memstore.Store, c *clock, sc watch.Scanner, url, state string) *watch.Watcher {
 	t.Helper()
 	return &watch.Watcher{
-		Config: watch.Config{Name: "w", Schedule: watch.Schedule{Every: 24 * time.Hour}, State: state},
+		Config:  watch.Config{Name: "w", Schedule: watch.Schedule{Every: 24 * time.Hour}, State: state},
 		Scanner: sc, Now: c.Now, After: c.After,
 		Open:  func(context.Context) (store.Reader, error) { return st.ReadOnly(), nil },
 		Sinks: []watch.Sink{&watch.Webhook{URL: url, Backoff: time.Millisecond, Attempts: 4}},
