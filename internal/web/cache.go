@@ -102,21 +102,11 @@ func (c *cache) runs(ctx context.Context) ([]runInfo, error) {
 	groups := store.Groups(scans)
 	out := make([]runInfo, len(groups))
 	for i, g := range groups {
-		key := runKey(g)
-		c.mu.Lock()
-		e, ok := c.systems[key]
-		c.mu.Unlock()
-		if !ok || !e.final && time.Since(e.at) > c.cfg.Fresh {
-			sys, err := c.cfg.Store.Systems(ctx, g.IDs()...)
-			if err != nil {
-				return nil, err
-			}
-			e = systemsEntry{sys: sys, at: time.Now(), final: g.Finished()}
-			c.mu.Lock()
-			c.systems[key] = e
-			c.mu.Unlock()
+		sys, err := c.systemsOf(ctx, g)
+		if err != nil {
+			return nil, err
 		}
-		out[i] = runInfo{run: g, systems: e.sys}
+		out[i] = runInfo{run: g, systems: sys}
 	}
 	c.metrics.scans.Set(float64(len(scans)))
 	if len(out) > 0 {
@@ -125,26 +115,44 @@ func (c *cache) runs(ctx context.Context) ([]runInfo, error) {
 	return out, nil
 }
 
-// run returns the run that holds scan id, with its figures, or store.ErrNotFound.
+// systemsOf returns a run's per-system figures, kept for a finished run and for cfg.Fresh for
+// another.
+func (c *cache) systemsOf(ctx context.Context, g store.Group) (store.Systems, error) {
+	key := runKey(g)
+	c.mu.Lock()
+	e, ok := c.systems[key]
+	c.mu.Unlock()
+	if ok && (e.final || time.Since(e.at) <= c.cfg.Fresh) {
+		return e.sys, nil
+	}
+	sys, err := c.cfg.Store.Systems(ctx, g.IDs()...)
+	if err != nil {
+		return sys, err
+	}
+	c.mu.Lock()
+	if len(c.systems) > 10*maxJobs {
+		clear(c.systems) // kept small: a store of many runs reads them again
+	}
+	c.systems[key] = systemsEntry{sys: sys, at: time.Now(), final: g.Finished()}
+	c.mu.Unlock()
+	return sys, nil
+}
+
+// run returns the run that holds scan id (its figures not read: see systemsOf), or
+// store.ErrNotFound.
 func (c *cache) run(ctx context.Context, id string) (runInfo, error) {
-	runs, err := c.runs(ctx)
+	scans, err := c.cfg.Store.Scans(ctx)
 	if err != nil {
 		return runInfo{}, err
 	}
-	i, ok := store.GroupOf(groupsOf(runs), id)
+	groups := store.Groups(scans)
+	i, ok := store.GroupOf(groups, id)
 	if !ok {
 		return runInfo{}, store.ErrNotFound
 	}
-	return runs[i], nil
+	return runInfo{run: groups[i]}, nil
 }
 
-func groupsOf(runs []runInfo) []store.Group {
-	gs := make([]store.Group, len(runs))
-	for i, r := range runs {
-		gs[i] = r.run
-	}
-	return gs
-}
 
 // report returns the job building the run's report (report.Build, as `pacswatch report` makes
 // it with the same databases and thresholds), starting it when there is none.

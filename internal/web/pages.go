@@ -129,8 +129,13 @@ func (s *Server) badRequest(w http.ResponseWriter, msg string) {
 
 // pending answers a page whose report or index is being built: what the store's per-system
 // figures say of the run at once, and a refresh.
-func (s *Server) pending(w http.ResponseWriter, f frame, ri runInfo) {
+func (s *Server) pending(w http.ResponseWriter, r *http.Request, f frame, ri runInfo) {
 	f.Refresh, f.Notice = 2, "The figures of this run are being read from the store (a large run takes a few seconds)."
+	var err error
+	if ri.systems, err = s.cache.systemsOf(r.Context(), ri.run); err != nil {
+		s.fail(w, r, err)
+		return
+	}
 	row := newRunRow(ri)
 	s.render(w, http.StatusOK, "pending", struct {
 		frame
@@ -169,7 +174,7 @@ func (s *Server) scanReport(w http.ResponseWriter, r *http.Request, f frame) (ru
 		s.fail(w, r, err)
 		return ri, nil, false
 	case !ready:
-		s.pending(w, f, ri)
+		s.pending(w, r, f, ri)
 		return ri, nil, false
 	}
 	return ri, rep, true
@@ -297,7 +302,7 @@ func (s *Server) pageHosts(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	case !ready:
-		s.pending(w, f, ri)
+		s.pending(w, r, f, ri)
 		return
 	}
 	run := ri.run.ID()

@@ -40,7 +40,7 @@ type Config struct {
 	Registry *prometheus.Registry // where the metrics live (served on /metrics); nil: a new one
 
 	// Wait is how long a page waits for a report being built before it answers with a page that
-	// says so and refreshes itself; default 500 ms.
+	// says so and refreshes itself; default 300 ms.
 	Wait time.Duration
 	// Fresh is how long an unfinished run's report is kept before it is built again; default 10 s.
 	Fresh time.Duration
@@ -63,7 +63,7 @@ var _ http.Handler = (*Server)(nil)
 
 // Defaults and limits of a Config.
 const (
-	defaultWait     = 500 * time.Millisecond
+	defaultWait     = 300 * time.Millisecond
 	defaultFresh    = 10 * time.Second
 	defaultPageSize = 100
 	maxPageSize     = 1000
@@ -118,14 +118,20 @@ func (s *Server) Close() error {
 	return nil
 }
 
-// Warm starts building the report of the store's latest run, so that the first visitor finds
-// it ready. It returns at once.
+// Warm starts building the report of the store's latest run, and reading every run's figures,
+// so that the first visitor finds them ready. It returns at once; ctx bounds the reading.
 func (s *Server) Warm(ctx context.Context) error {
-	runs, err := s.cache.runs(ctx)
-	if err != nil || len(runs) == 0 {
+	scans, err := s.cfg.Store.Scans(ctx)
+	if err != nil || len(scans) == 0 {
 		return err
 	}
-	s.cache.report(runs[len(runs)-1].run)
+	runs := store.Groups(scans)
+	s.cache.report(runs[len(runs)-1])
+	go func() {
+		if _, err := s.cache.runs(ctx); err != nil && ctx.Err() == nil {
+			s.log.Error("warm", "err", err)
+		}
+	}()
 	return nil
 }
 
