@@ -95,7 +95,7 @@ func TestWatchSim(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs three scheduled scans; skipped with -short")
 	}
-	const interval = 6 * time.Second
+	const interval = 8 * time.Second
 	fleet, err := sim.Start(context.Background(), sim.Config{Hosts: 6, Seed: 6, CIDR: netip.MustParsePrefix("127.32.0.0/28"),
 		Ports: []uint16{21112}, Mix: map[sim.Personality]int{sim.PersonalityOpen: 1}})
 	if err != nil {
