@@ -127,20 +127,20 @@ func (s *Server) badRequest(w http.ResponseWriter, msg string) {
 	s.errorPage(w, http.StatusBadRequest, msg)
 }
 
-// pending answers a page whose report or index is being built: what the store's per-system
-// figures say of the run at once, and a refresh.
+// pending answers a page whose report or index is being built: the store's per-system figures
+// of the run when they come at once, and a refresh.
 func (s *Server) pending(w http.ResponseWriter, r *http.Request, f frame, ri runInfo) {
 	f.Refresh, f.Notice = 2, "The figures of this run are being read from the store (a large run takes a few seconds)."
-	var err error
-	if ri.systems, err = s.cache.systemsOf(r.Context(), ri.run); err != nil {
-		s.fail(w, r, err)
-		return
+	var row *runRow
+	if sys, ok := s.cache.systemsSoon(r.Context(), ri.run, s.cfg.Wait); ok {
+		ri.systems = sys
+		rr := newRunRow(ri)
+		row = &rr
 	}
-	row := newRunRow(ri)
 	s.render(w, http.StatusOK, "pending", struct {
 		frame
 		Run *runRow
-	}{f, &row})
+	}{f, row})
 }
 
 func (s *Server) pageIndex(w http.ResponseWriter, r *http.Request) {
