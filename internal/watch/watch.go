@@ -78,6 +78,9 @@ func (w *Watcher) Run(ctx context.Context) error {
 		w.Log.Error("watch", "err", err)
 	}
 	next, err := w.first(ctx, sched)
+	if ctx.Err() != nil {
+		return nil
+	}
 	if err != nil {
 		return err
 	}

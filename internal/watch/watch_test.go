@@ -293,3 +293,40 @@ func TestHostHistoryEpisodes(t *testing.T) {
 		t.Errorf("seen in %v, want 4 runs", ips)
 	}
 }
+
+// recorder is a Scanner that records how it was called and stops the watch after the first call.
+type recorder struct {
+	calls []bool
+	stop  context.CancelFunc
+}
+
+func (r *recorder) Scan(ctx context.Context, resume bool) error {
+	r.calls = append(r.calls, resume)
+	r.stop()
+	return nil
+}
+
+// TestWatchResumesFirst: a watch that finds its own scan unfinished (a restart) resumes it before
+// anything else; another command's unfinished scan is not its to resume.
+func TestWatchResumesFirst(t *testing.T) {
+	for _, tt := range []struct {
+		name   string
+		resume bool
+	}{{"w", true}, {"someone else", false}} {
+		st := memstore.New()
+		if _, err := st.CreateScan(context.Background(), store.Scan{Name: tt.name, Started: t0}); err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		rec := &recorder{stop: cancel}
+		c := &clock{now: t0.Add(time.Hour)}
+		w := newWatcher(t, st, c, rec, "http://127.0.0.1:9/unused", filepath.Join(t.TempDir(), "s.json"))
+		if err := w.Run(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if len(rec.calls) != 1 || rec.calls[0] != tt.resume {
+			t.Errorf("unfinished scan of %q: scans %v, want one with resume %v", tt.name, rec.calls, tt.resume)
+		}
+		st.Close()
+	}
+}
