@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
@@ -108,12 +109,19 @@ func TestWatchSim(t *testing.T) {
 
 	dir := t.TempDir()
 	cfg := filepath.Join(dir, "w.yaml")
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	metrics := ln.Addr().String()
+	ln.Close()
 	yaml := fmt.Sprintf(`targets: [127.32.0.0/28]
 scan_args: [-p, "21112", --rate, "0", --timeout, 2s, --seed, "6"]
 schedule: {every: %s}
 alerts:
   webhook: {url: %q, attempts: 5, backoff: 200ms}
-`, interval, hook.URL+"/hook")
+metrics_listen: %s
+`, interval, hook.URL+"/hook", metrics)
 	if err := os.WriteFile(cfg, []byte(yaml), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -168,6 +176,18 @@ alerts:
 	waitFor(t, "delivery", 40*time.Second, func() bool { _, a := rc.got(); return len(a) > 0 })
 	waitFor(t, "third scan", 40*time.Second, func() bool { return len(finishedScans(t, db)) >= 3 })
 	time.Sleep(time.Second) // the third scan's comparison: nothing changed, nothing sent
+	resp, err := http.Get("http://" + metrics + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, want := range []string{`pacswatch_watch_scans_total{result="finished"} 3`, `pacswatch_watch_alerts_sent_total{kind="fixed",sink="webhook"} 2`,
+		`pacswatch_watch_alerts_failed_total`, "pacswatch_exposed_systems 5", "pacswatch_watch_targets_per_second"} {
+		if !strings.Contains(string(m), want) {
+			t.Errorf("metrics lack %s", want)
+		}
+	}
 	cmd.Process.Signal(syscall.SIGINT)
 	select {
 	case err := <-exited:

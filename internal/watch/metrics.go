@@ -64,6 +64,16 @@ func (m *Metrics) scanned(err error, start, end time.Time) {
 	}
 }
 
+// sinks makes each sink's counters show from the start, at 0.
+func (m *Metrics) sinks(ss []Sink) {
+	if m == nil {
+		return
+	}
+	for _, s := range ss {
+		m.alertsFails.WithLabelValues(s.Name())
+	}
+}
+
 func (m *Metrics) exposedNow(n int64) {
 	if m != nil {
 		m.exposed.Set(float64(n))

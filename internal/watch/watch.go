@@ -70,6 +70,7 @@ func (w *Watcher) defaults() {
 // next start resumes it.
 func (w *Watcher) Run(ctx context.Context) error {
 	w.defaults()
+	w.Metrics.sinks(w.Sinks)
 	sched, err := w.Config.Schedule.Parse()
 	if err != nil {
 		return err
