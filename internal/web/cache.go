@@ -194,7 +194,6 @@ func (c *cache) run(ctx context.Context, id string) (runInfo, error) {
 	return runInfo{run: groups[i]}, nil
 }
 
-
 // report returns the job building the run's report (report.Build, as `pacswatch report` makes
 // it with the same databases and thresholds), starting it when there is none.
 func (c *cache) report(run store.Group) *job[*report.Report] {
