@@ -73,6 +73,9 @@ type Alert struct {
 	GrowthPercent float64 `json:"growth_percent,omitempty"`
 }
 
+// TimeToFix returns a fix's time to fix; 0 for other alerts.
+func (a Alert) TimeToFix() time.Duration { return time.Duration(a.TimeToFixSeconds) * time.Second }
+
 // alertID is the stable ID of an alert.
 func alertID(run string, ip netip.Addr, k Kind) string {
 	sum := sha256.Sum256([]byte(run + "\x00" + ip.String() + "\x00" + k.String()))

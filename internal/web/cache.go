@@ -69,6 +69,7 @@ type cache struct {
 	reading map[string]chan struct{} // systems being read in the background, closed when read
 	reports jobs[*report.Report]
 	indexes jobs[*hostIndex]
+	diffs   jobs[*changeList]
 }
 
 type systemsEntry struct {
@@ -81,7 +82,8 @@ func newCache(ctx context.Context, cfg Config, m *metrics, log *slog.Logger) *ca
 	return &cache{ctx: ctx, cfg: cfg, metrics: m, log: log, sem: make(chan struct{}, 1),
 		systems: map[string]systemsEntry{}, reading: map[string]chan struct{}{},
 		reports: jobs[*report.Report]{kind: "report", m: map[string]*job[*report.Report]{}},
-		indexes: jobs[*hostIndex]{kind: "hosts", m: map[string]*job[*hostIndex]{}}}
+		indexes: jobs[*hostIndex]{kind: "hosts", m: map[string]*job[*hostIndex]{}},
+		diffs:   jobs[*changeList]{kind: "changes", m: map[string]*job[*changeList]{}}}
 }
 
 // runKey names a run's state: its scans, and whether it is finished.
@@ -199,6 +201,14 @@ func (c *cache) run(ctx context.Context, id string) (runInfo, error) {
 func (c *cache) report(run store.Group) *job[*report.Report] {
 	return start(c, &c.reports, run, func(ctx context.Context) (*report.Report, error) {
 		return report.Build(ctx, c.cfg.Store, report.Options{Scan: run.ID(), Geo: c.cfg.Geo, ASN: c.cfg.ASN, Thresholds: c.cfg.Thresholds})
+	})
+}
+
+// changes returns the job comparing the run with prev (watch.Changes), starting it when there is
+// none. The key is the run's: a run's report always compares it with the same earlier run.
+func (c *cache) changes(prev, run store.Group) *job[*changeList] {
+	return start(c, &c.diffs, run, func(ctx context.Context) (*changeList, error) {
+		return buildChanges(ctx, c.cfg, prev, run)
 	})
 }
 

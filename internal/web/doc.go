@@ -6,8 +6,9 @@
 // Content-Security-Policy forbids anything else, so no asset is ever fetched from the network.
 // The pages go from the runs of the store (a scan, or the shards of one, store.Groups) to a
 // run's report (the world map and the tables per country, as `pacswatch report` builds them:
-// report.Build), a country's regions, the systems of a place, and one system's history across
-// every run (first seen exposed, fixed, time to fix: watch.HostHistory).
+// report.Build), a country's regions, the systems of a place, what changed since the compared run
+// (watch.Changes: what a watch alerts on), and one system's history across every run (first seen
+// exposed, fixed, time to fix: watch.HostHistory).
 //
 // A store of a million results is never loaded whole. A run's report streams its results once
 // and is kept (finished runs do not change; an unfinished run's report is rebuilt when older
@@ -24,6 +25,8 @@
 //	                                          systems found in the run (optionally in one place),
 //	                                          in address order, a page at a time ("next" is the
 //	                                          after= of the next page)
+//	GET /api/v1/scans/{id}/changes            what changed since the run the report compares it with:
+//	                                          new exposure, growth, fixes with their time to fix
 //	GET /api/v1/hosts/{ip}                    one system across every run: states, episodes, time to fix
 //
 // /metrics serves Prometheus metrics. Beyond loopback, every path needs the token (CheckListen):

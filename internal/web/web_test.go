@@ -382,3 +382,39 @@ func TestMetricsAndErrors(t *testing.T) {
 		t.Errorf("runs = %+v, %v", runs, err)
 	}
 }
+
+// TestChangesPage: a run's changes against the run its report compares it with: the new
+// exposure, the growth and the fix with its time to fix, on the page and in the API.
+func TestChangesPage(t *testing.T) {
+	st, scans := twoScans(t)
+	ts, _ := serve(t, web.Config{Store: st.ReadOnly(), Geo: openGeo(t)})
+	code, _, page := get(t, ts.URL+"/scans/"+scans[1].ID+"/changes")
+	if code != 200 {
+		t.Fatalf("changes page: %d %s", code, page)
+	}
+	for _, want := range []string{`<tr data-ip="127.0.0.2" data-kind="fixed">`, `data-seconds="604800"`,
+		`<tr data-ip="127.0.1.1" data-kind="new-exposure">`, `<tr data-ip="127.1.0.1" data-kind="growth">`} {
+		if !strings.Contains(page, want) {
+			t.Errorf("changes page lacks %s", want)
+		}
+	}
+	if n := strings.Count(page, "<tr data-ip="); n != 3 {
+		t.Errorf("%d changes, want 3", n)
+	}
+	var l struct {
+		Previous string `json:"previous_run"`
+		Changes  []struct {
+			IP   string `json:"ip"`
+			Kind string `json:"kind"`
+			TTF  int64  `json:"time_to_fix_seconds"`
+		} `json:"changes"`
+	}
+	_, _, body := get(t, ts.URL+"/api/v1/scans/"+scans[1].ID+"/changes")
+	if err := json.Unmarshal([]byte(body), &l); err != nil || l.Previous != scans[0].ID || len(l.Changes) != 3 {
+		t.Errorf("API changes = %s (%v)", body, err)
+	}
+	_, _, first := get(t, ts.URL+"/scans/"+scans[0].ID+"/changes")
+	if !strings.Contains(first, "Nothing changed.") {
+		t.Error("the first run has changes")
+	}
+}
