@@ -293,3 +293,17 @@ func (r *Report) WriteHTML(w io.Writer) error {
 	}
 	return bw.Flush()
 }
+
+// WriteMapSVG writes the world map of a country table (GroupCountry) as the HTML report draws
+// it: one inline SVG element, shaded by accessible studies, with a title per country and no
+// reference to anything outside it (serve embeds it in its pages). Its classes are the
+// report's: none, f0, s1–s4 and bubble. Another grouping's table is an error.
+func WriteMapSVG(w io.Writer, t Table) error {
+	if t.Group != GroupCountry {
+		return fmt.Errorf("report: a map needs the country table, not the %s table", t.Group)
+	}
+	if err := htmlTemplate().ExecuteTemplate(w, "worldmap", newWorldMap(t)); err != nil {
+		return fmt.Errorf("report: render map: %w", err)
+	}
+	return nil
+}

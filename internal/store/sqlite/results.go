@@ -285,3 +285,37 @@ func parseIPKey(b []byte) (netip.Addr, bool) {
 	}
 	return netip.Addr{}, false
 }
+
+var _ store.HostReader = (*Store)(nil)
+
+// HostResults implements store.HostReader: a range of the primary key, whatever the scan's size.
+func (s *Store) HostResults(ctx context.Context, scanID string, ip netip.Addr, fn func(probe.Result) error) error {
+	return s.read(false, func(db *sql.DB) error {
+		seq, err := seq(ctx, db, scanID)
+		if err != nil {
+			return err
+		}
+		rows, err := db.QueryContext(ctx, `SELECT record FROM results WHERE scan_seq = ? AND ip = ? ORDER BY port`, seq, ipKey(ip))
+		if err != nil {
+			return fmt.Errorf("store: read results of %s in scan %q: %w", ip, scanID, err)
+		}
+		defer rows.Close()
+		var rec sql.RawBytes
+		for rows.Next() {
+			if err := rows.Scan(&rec); err != nil {
+				return fmt.Errorf("store: read results of %s in scan %q: %w", ip, scanID, err)
+			}
+			var r probe.Result
+			if err := json.Unmarshal(rec, &r); err != nil {
+				return fmt.Errorf("%w: result of scan %q: %v", store.ErrCorrupt, scanID, err)
+			}
+			if err := fn(r); err != nil {
+				return err
+			}
+		}
+		if err := rows.Err(); err != nil {
+			return fmt.Errorf("store: read results of %s in scan %q: %w", ip, scanID, err)
+		}
+		return nil
+	})
+}

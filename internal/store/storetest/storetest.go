@@ -54,6 +54,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"MergeResults", testMergeResults},
 		{"Systems", testSystems},
 		{"ShardWriters", testShardWriters},
+		{"HostResults", testHostResults},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) { tt.fn(t, open) })
