@@ -327,3 +327,43 @@ func parseIPKey(b []byte) (netip.Addr, bool) {
 	}
 	return netip.Addr{}, false
 }
+
+// HostResults implements store.HostReader: one address's results of a scan, through the
+// results' primary key (scan_seq, ip, port), so that serve's host page and watch's time to fix
+// read no other result.
+func (s *Store) HostResults(ctx context.Context, scanID string, ip netip.Addr, fn func(probe.Result) error) error {
+	seq, err := s.seq(ctx, scanID)
+	if err != nil {
+		return err
+	}
+	rows, err := s.pool.Query(ctx, `SELECT record FROM results WHERE scan_seq = $1 AND ip = $2 ORDER BY port`, seq, ipKey(ip))
+	if err != nil {
+		return s.wrap(fmt.Sprintf("read results of %s in scan %q", ip, scanID), err)
+	}
+	var records []string
+	for rows.Next() {
+		var rec string
+		if err := rows.Scan(&rec); err != nil {
+			rows.Close()
+			return s.wrap(fmt.Sprintf("read results of %s in scan %q", ip, scanID), err)
+		}
+		records = append(records, rec)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return s.wrap(fmt.Sprintf("read results of %s in scan %q", ip, scanID), err)
+	}
+	// fn runs after the rows are closed: it may read the store again without a second connection.
+	for _, rec := range records {
+		var r probe.Result
+		if err := json.Unmarshal([]byte(rec), &r); err != nil {
+			return fmt.Errorf("%w: result of scan %q: %v", store.ErrCorrupt, scanID, err)
+		}
+		if err := fn(r); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+var _ store.HostReader = (*Store)(nil)
