@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
 	"os"
 	"syscall"
 	"time"
@@ -55,4 +56,11 @@ func Classify(err error) Outcome {
 		return Filtered
 	}
 	return Failed
+}
+
+// A Hit is a target discovery found answering: open (SYN-ACK), or Closed (RST), which a scan
+// counts without probing.
+type Hit struct {
+	Addr   netip.AddrPort
+	Closed bool
 }

@@ -55,6 +55,9 @@ type job struct {
 	prev, next *job // in engine.head's list
 	res        probe.Result
 	att        *attempt // the probe that made res, with a Dialer
+	// preset: res is the target's result already (discovery found it
+	// closed), and it is not probed.
+	preset bool
 	// below counts the targets done without a stored result between the
 	// job before this one in the list (or the last checkpoint) and this
 	// one: below its position (see tallies).
@@ -85,6 +88,7 @@ type engine struct {
 	excluded uint64  // excluded targets below it; writer goroutine only
 	tallies  tallies // the tallies stored with it; writer goroutine only
 
+	discovery func() error        // with RunHits, the discovery's error once its hits end
 	connector *discover.Connector // the connect stage; nil: the probes connect
 	probes    chan struct{}       // with a connect stage, one token per probe running
 
@@ -97,14 +101,14 @@ type engine struct {
 }
 
 // newEngine returns the engine of one Run, its counters not yet set.
-func newEngine(st store.Store, sc store.Scan, it *targets.Iter, p Prober, cfg Config) *engine {
+func newEngine(st store.Store, sc store.Scan, total uint64, p Prober, cfg Config) *engine {
 	e := &engine{
 		st:       st,
 		scanID:   sc.ID,
 		p:        p,
 		cfg:      cfg,
 		hosts:    hosts{busy: make(map[netip.Addr][]*job)},
-		total:    it.Len(),
+		total:    total,
 		start:    cfg.Now(),
 		written:  sc.Progress.Done,
 		excluded: sc.Progress.Excluded,
@@ -163,7 +167,7 @@ func (e *engine) snapshot() Stats {
 // dispatch takes targets from it, skips those already stored and those
 // excluded, and hands the others to the workers, each when its address is
 // free. It reports whether it reached the end of it, rather than ctx's.
-func (e *engine) dispatch(ctx context.Context, it *targets.Iter, skip map[key]struct{}, jobs chan<- *job) bool {
+func (e *engine) dispatch(ctx context.Context, it source, skip map[key]struct{}, jobs chan<- *job) bool {
 	for {
 		select {
 		case e.sem <- struct{}{}:
@@ -188,9 +192,9 @@ func (e *engine) dispatch(ctx context.Context, it *targets.Iter, skip map[key]st
 
 // take returns the next target of it to probe as a job linked at the tail
 // of the list; false at the end of it.
-func (e *engine) take(it *targets.Iter, skip map[key]struct{}) (*job, bool) {
+func (e *engine) take(it source, skip map[key]struct{}) (*job, bool) {
 	for {
-		t, pos, ok := it.Next()
+		t, pos, closed, ok := it.next()
 		if !ok {
 			return nil, false
 		}
@@ -214,7 +218,10 @@ func (e *engine) take(it *targets.Iter, skip map[key]struct{}) (*job, bool) {
 			e.mu.Unlock()
 			continue
 		}
-		j := &job{t: t, pos: pos, prev: e.tail, below: e.tailBelow}
+		j := &job{t: t, pos: pos, prev: e.tail, below: e.tailBelow, preset: closed}
+		if closed {
+			j.res = probe.Result{IP: t.Addr, Port: t.Port, Time: e.cfg.Now().UTC(), Status: probe.StatusClosed, Error: "connection refused"}
+		}
 		e.tailBelow = nil
 		if e.tail == nil {
 			e.head = j
@@ -281,6 +288,9 @@ func (e *engine) work(ctx context.Context, stop context.CancelCauseFunc, jobs <-
 // run probes j, again while the scanner's own limits spoil the probe, and
 // reports whether j has a result to store.
 func (e *engine) run(ctx context.Context, stop context.CancelCauseFunc, j *job) bool {
+	if j.preset {
+		return ctx.Err() == nil
+	}
 	for try := 0; ; try++ {
 		if ctx.Err() != nil {
 			return false

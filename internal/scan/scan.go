@@ -241,7 +241,7 @@ func Run(ctx context.Context, st store.Store, sc store.Scan, it *targets.Iter, p
 	if err != nil {
 		return Stats{}, err
 	}
-	e := newEngine(st, sc, it, p, cfg)
+	e := newEngine(st, sc, it.Len(), p, cfg)
 	prefix := seekCount(it, sc.Progress.Done)
 	// Targets past the checkpoint already stored: the few results the last
 	// run stored out of order. A matched entry is deleted.
@@ -255,7 +255,14 @@ func Run(ctx context.Context, st store.Store, sc store.Scan, it *targets.Iter, p
 		cfg.Logger.Info("resuming scan", "scan", sc.ID, "checkpoint", sc.Progress.Done,
 			"done", prefix, "excluded", sc.Progress.Excluded, "stored", len(skip), "total", e.total)
 	}
+	return e.execute(ctx, sc, iterSource{it}, skip, e.total-prefix)
+}
 
+// execute runs the engine over src until it is exhausted and every target is done, or ctx
+// ends or the run fails; then it marks sc finished. left bounds the workers worth starting.
+func (e *engine) execute(ctx context.Context, sc store.Scan, src source, skip map[key]struct{}, left uint64) (Stats, error) {
+	cfg := e.cfg
+	var err error
 	if cfg.ConnectTimeout > 0 {
 		if e.connector, err = discover.NewConnector(cfg.ConnectTimeout); err != nil {
 			return e.snapshot(), fmt.Errorf("scan: connect stage: %w", err)
@@ -270,7 +277,7 @@ func Run(ctx context.Context, st store.Store, sc store.Scan, it *targets.Iter, p
 	results := make(chan *job, e.workers())
 
 	var workers sync.WaitGroup
-	for range min(uint64(e.workers()), e.total-prefix) {
+	for range min(uint64(e.workers()), left) {
 		workers.Go(func() { e.work(runCtx, stop, jobs, results) })
 	}
 	wrote := make(chan error, 1)
@@ -278,7 +285,7 @@ func Run(ctx context.Context, st store.Store, sc store.Scan, it *targets.Iter, p
 	progressDone := make(chan struct{})
 	progress := e.report(progressDone)
 
-	exhausted := e.dispatch(runCtx, it, skip, jobs)
+	exhausted := e.dispatch(runCtx, src, skip, jobs)
 	close(jobs)
 	workers.Wait()
 	close(results)
@@ -298,8 +305,13 @@ func Run(ctx context.Context, st store.Store, sc store.Scan, it *targets.Iter, p
 		// runCtx is done.
 		return e.snapshot(), fmt.Errorf("scan: %d targets left unscanned", e.pending)
 	}
+	if e.discovery != nil {
+		if err := e.discovery(); err != nil {
+			return e.snapshot(), err // the hits stopped short: not finished, resumable
+		}
+	}
 	if sc.Finished.IsZero() {
-		if err := st.FinishScan(ctx, sc.ID, cfg.Now()); err != nil {
+		if err := e.st.FinishScan(ctx, sc.ID, cfg.Now()); err != nil {
 			return e.snapshot(), fmt.Errorf("finish scan %q: %w", sc.ID, err)
 		}
 	}
