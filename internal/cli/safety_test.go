@@ -128,7 +128,7 @@ func scanState(t *testing.T, db string) (store.Scan, store.Summary) {
 // stops it with SIGINT: it must exit 130 and say how to resume.
 func interrupt(t *testing.T, ns *netns, dir, db string, args ...string) store.Scan {
 	t.Helper()
-	cmd, stderr := ns.start(t, dir, append([]string{"scan", "--db", db, "-q"}, args...)...)
+	cmd, stderr := ns.start(t, dir, append([]string{"scan", "--db", db, "-q", "--all-targets"}, args...)...)
 	deadline := time.Now().Add(20 * time.Second)
 	for {
 		if time.Now().After(deadline) {

@@ -40,7 +40,7 @@ type scanPlan struct {
 func planScan(ctx context.Context, e *env, fl *pflag.FlagSet, f *scanFlags, args []string, sc *store.Scan) (*scanPlan, error) {
 	p := &scanPlan{specs: args}
 	if f.inputList != "" && sc == nil {
-		list, err := readList(e, f.inputList)
+		list, err := readTargets(e, f.inputList)
 		if err != nil {
 			return nil, fmt.Errorf("-iL: %w", err)
 		}
@@ -72,6 +72,9 @@ func planScan(ctx context.Context, e *env, fl *pflag.FlagSet, f *scanFlags, args
 		p.shards = 1
 	}
 	if err := f.checkProbeFlags(p); err != nil {
+		return nil, err
+	}
+	if err := f.scale.check(); err != nil {
 		return nil, err
 	}
 	p.exclusions = exclude

@@ -14,9 +14,9 @@ var ErrNotZMap = errors.New("targets: ZMap scans IPv4 addresses on the scan's po
 // ZMapLists returns what ZMap needs to scan exactly the space's addresses (SPEC "Scale and
 // discovery"): its IPv4 addresses as CIDR blocks, for ZMap's allowlist, and the blocks it must
 // never send to, for its blocklist: every reserved block and exclusion that the space does not
-// hold (a reserved block a target named explicitly, such as 198.18.0.0/15 in a test bed, is
+// hold, the exclusions given included (a reserved block a target named explicitly, such as 198.18.0.0/15 in a test bed, is
 // in the space and stays allowed; the space already leaves out every exclusion).
-func (s *Space) ZMapLists(exclusions *Exclusions) (allow, block []netip.Prefix, err error) {
+func (s *Space) ZMapLists(exclusions ...*Exclusions) (allow, block []netip.Prefix, err error) {
 	if len(s.pairs) > 0 {
 		return nil, nil, ErrNotZMap
 	}
@@ -42,8 +42,10 @@ func (s *Space) ZMapLists(exclusions *Exclusions) (allow, block []netip.Prefix, 
 		allow = append(allow, ivalPrefixes(v)...)
 	}
 	cuts := reservedIvals()
-	if exclusions != nil {
-		cuts = append(cuts, exclusions.ivs...)
+	for _, x := range exclusions {
+		if x != nil {
+			cuts = append(cuts, x.ivs...)
+		}
 	}
 	var blocked []ival
 	for _, v := range merge(cuts) {
