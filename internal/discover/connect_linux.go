@@ -23,6 +23,7 @@ type Connector struct {
 	epfd    int
 	base    time.Time // deadlines are nanoseconds since base, on the monotonic clock
 	stopped chan struct{}
+	stall   func() // tests: called at each turn of the loop, to make it late
 
 	mu      sync.Mutex      // protects the fields below
 	pending map[int32]*pend // by file descriptor
@@ -174,13 +175,26 @@ func (c *Connector) loop() {
 	defer close(c.stopped)
 	events := make([]syscall.EpollEvent, 512)
 	for {
-		n, err := syscall.EpollWait(c.epfd, events, c.nextWait())
-		if err != nil && err != syscall.EINTR {
-			c.fail(os.NewSyscallError("epoll_wait", err))
-			return
+		// Every answer already in is taken before any deadline is looked at, so that an attempt
+		// the loop is slow to see (a busy machine) is never taken for a timeout: the scanner's
+		// own limits are never a target's result.
+		if c.stall != nil {
+			c.stall()
 		}
-		for _, ev := range events[:max(n, 0)] {
-			c.complete(ev.Fd, uint32(ev.Pad))
+		wait := c.nextWait()
+		for {
+			n, err := syscall.EpollWait(c.epfd, events, wait)
+			if err != nil && err != syscall.EINTR {
+				c.fail(os.NewSyscallError("epoll_wait", err))
+				return
+			}
+			for _, ev := range events[:max(n, 0)] {
+				c.complete(ev.Fd, uint32(ev.Pad))
+			}
+			if n < len(events) {
+				break
+			}
+			wait = 0
 		}
 		c.expire()
 		c.mu.Lock()
@@ -231,19 +245,35 @@ func (c *Connector) complete(fd int32, seq uint32) {
 	}
 	delete(c.pending, fd)
 	c.mu.Unlock()
-	_ = syscall.EpollCtl(c.epfd, syscall.EPOLL_CTL_DEL, int(fd), nil)
-	errno, err := syscall.GetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_ERROR)
+	c.resolve(p, false)
+}
+
+// resolve answers p, taken out of pending, from its socket's state: failed (SO_ERROR),
+// connected, or, when late, still waiting: a timeout.
+func (c *Connector) resolve(p *pend, late bool) {
+	fd := int(p.fd)
+	_ = syscall.EpollCtl(c.epfd, syscall.EPOLL_CTL_DEL, fd, nil)
+	errno, err := syscall.GetsockoptInt(fd, syscall.SOL_SOCKET, syscall.SO_ERROR)
 	switch {
 	case err != nil:
-		syscall.Close(int(fd))
+		syscall.Close(fd)
 		p.done <- result{err: os.NewSyscallError("getsockopt", err)}
 	case errno != 0:
-		syscall.Close(int(fd))
+		syscall.Close(fd)
 		p.done <- result{err: os.NewSyscallError("connect", syscall.Errno(errno))}
+	case late && !connected(fd):
+		syscall.Close(fd)
+		p.done <- result{err: ErrTimeout}
 	default:
-		conn, err := adopt(int(fd))
+		conn, err := adopt(fd)
 		p.done <- result{conn: conn, err: err}
 	}
+}
+
+// connected reports whether socket fd has a peer: its connection is established.
+func connected(fd int) bool {
+	_, err := syscall.Getpeername(fd)
+	return err == nil
 }
 
 // expire fails the attempts whose deadline has passed.
@@ -261,8 +291,7 @@ func (c *Connector) expire() {
 	}
 	c.mu.Unlock()
 	for _, p := range late {
-		syscall.Close(int(p.fd)) // leaves the epoll set with it
-		p.done <- result{err: ErrTimeout}
+		c.resolve(p, true) // an answer that came in just now still counts
 	}
 }
 

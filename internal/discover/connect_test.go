@@ -9,6 +9,7 @@ import (
 	"net/netip"
 	"os"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -236,4 +237,56 @@ func openFiles(t *testing.T) int {
 		t.Skip("no /proc/self/fd")
 	}
 	return len(ents)
+}
+
+// TestConnectLateLoop: when the connector's loop runs late (a busy machine), the answers that
+// came in meanwhile are taken before any deadline is judged: no target that answered is
+// reported as a timeout, however many answers wait.
+func TestConnectLateLoop(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			c.Close()
+		}
+	}()
+	ap := netip.MustParseAddrPort(l.Addr().String())
+	c, err := NewConnector(100 * time.Millisecond)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	var once sync.Once
+	release := make(chan struct{})
+	c.mu.Lock()
+	c.stall = func() { once.Do(func() { <-release }) } // the loop's next turn waits
+	c.mu.Unlock()
+	time.Sleep(60 * time.Millisecond) // the loop is in its 50 ms epoll wait, then stalls
+	const n = 1500
+	var wg sync.WaitGroup
+	var late atomic.Int64
+	for range n {
+		wg.Go(func() {
+			conn, err := c.Connect(context.Background(), ap)
+			if errors.Is(err, ErrTimeout) {
+				late.Add(1)
+			}
+			if conn != nil {
+				conn.Close()
+			}
+		})
+	}
+	time.Sleep(400 * time.Millisecond) // every deadline passes while the loop stalls
+	close(release)
+	wg.Wait()
+	if late.Load() != 0 {
+		t.Errorf("%d of %d answered attempts reported as timeouts because the loop ran late", late.Load(), n)
+	}
 }

@@ -21,10 +21,13 @@ import (
 // result at once: closed, filtered or unreachable, counted rather than stored.
 
 // connectWorkers returns how many workers a Run with a connect stage starts: one per
-// connection attempt in flight, as many as the Dialer's sockets allow once each probe
-// running has two (its connection and the next), and at least concurrency.
+// connection attempt in flight, as many as the Dialer's sockets allow once each probe running
+// has a socket for its next connection besides the one it took over from the connect stage
+// (a worker holds one socket at most, its probe's next connection one more), and at least
+// concurrency. A probe that opens more at once waits for a socket, at worst until its deadline,
+// and is then probed again (ErrOwnLimit): never a deadlock.
 func connectWorkers(maxSockets, concurrency int) int {
-	return max(maxSockets-2*concurrency, concurrency)
+	return max(maxSockets-concurrency, concurrency)
 }
 
 // preConn is the connect stage's connection, for the probe's first dial to addr.

@@ -89,7 +89,7 @@ type Config struct {
 	// ConnectTimeout, with a Dialer, splits the scan in two stages (SPEC
 	// "Scale and discovery"): a connect stage that keeps many connection
 	// attempts in flight (discover.Connector), each waiting ConnectTimeout
-	// for an answer, as many as the Dialer's sockets allow less two per
+	// for an answer, as many as the Dialer's sockets allow less one per
 	// probe (at least Concurrency), and a probe stage, Concurrency at once,
 	// for the targets that accepted. The probe takes over the connect
 	// stage's connection for its first dial (see Redial). 0: one stage,
