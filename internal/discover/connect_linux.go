@@ -27,7 +27,7 @@ type Connector struct {
 
 	mu      sync.Mutex      // protects the fields below
 	pending map[int32]*pend // by file descriptor
-	fifo    []*pend         // in deadline order, from head on; entries no longer pending are skipped
+	fifo    []deadline      // in deadline order, from head on; entries no longer pending are skipped
 	head    int             // first live entry of fifo
 	seq     uint32          // tells an attempt's epoll events from those of an earlier socket of the same number
 	closed  bool
@@ -35,11 +35,21 @@ type Connector struct {
 
 // pend is one attempt in flight.
 type pend struct {
-	fd       int32
-	seq      uint32
-	deadline int64
-	done     chan result // buffered: whoever takes the attempt out of pending sends once
+	fd   int32
+	seq  uint32
+	done chan result // buffered: whoever takes the attempt out of pending sends once
 }
+
+// deadline is an attempt's entry in the FIFO: no pointer, so that an attempt answered early
+// holds no memory but these 16 bytes until the entries before it are gone.
+type deadline struct {
+	fd  int32
+	seq uint32
+	at  int64 // nanoseconds since Connector.base
+}
+
+// pends are reused: once Connect has its answer, nothing else refers to its pend.
+var pends = sync.Pool{New: func() any { return &pend{done: make(chan result, 1)} }}
 
 type result struct {
 	conn net.Conn
@@ -90,7 +100,8 @@ func (c *Connector) Connect(ctx context.Context, ap netip.AddrPort) (net.Conn, e
 		syscall.Close(fd)
 		return nil, os.NewSyscallError("connect", err)
 	}
-	p := &pend{fd: int32(fd), done: make(chan result, 1)}
+	p := pends.Get().(*pend)
+	p.fd = int32(fd)
 	c.mu.Lock()
 	if c.closed {
 		c.mu.Unlock()
@@ -99,7 +110,6 @@ func (c *Connector) Connect(ctx context.Context, ap netip.AddrPort) (net.Conn, e
 	}
 	c.seq++
 	p.seq = c.seq
-	p.deadline = int64(time.Since(c.base) + c.timeout)
 	ev := syscall.EpollEvent{Events: syscall.EPOLLOUT | syscall.EPOLLONESHOT, Fd: p.fd, Pad: int32(p.seq)}
 	if err := syscall.EpollCtl(c.epfd, syscall.EPOLL_CTL_ADD, fd, &ev); err != nil {
 		c.mu.Unlock()
@@ -107,22 +117,31 @@ func (c *Connector) Connect(ctx context.Context, ap netip.AddrPort) (net.Conn, e
 		return nil, os.NewSyscallError("epoll_ctl", err)
 	}
 	c.pending[p.fd] = p
-	c.fifo = append(c.fifo, p)
+	c.fifo = append(c.fifo, deadline{fd: p.fd, seq: p.seq, at: int64(time.Since(c.base) + c.timeout)})
 	c.mu.Unlock()
 
 	select {
 	case r := <-p.done:
+		pends.Put(p)
 		return r.conn, r.err
 	case <-ctx.Done():
 		if c.take(p) {
 			syscall.Close(fd)
+			pends.Put(p)
 			return nil, ctx.Err()
 		}
 		if r := <-p.done; r.conn != nil { // completed meanwhile
 			r.conn.Close()
 		}
+		pends.Put(p)
 		return nil, ctx.Err()
 	}
+}
+
+// live returns FIFO entry d's attempt if it is still in flight. c.mu must be held.
+func (c *Connector) live(d deadline) (*pend, bool) {
+	p := c.pending[d.fd]
+	return p, p != nil && p.seq == d.seq
 }
 
 // take removes p from the attempts in flight and reports whether it was still there: the
@@ -212,25 +231,26 @@ func (c *Connector) loop() {
 func (c *Connector) nextWait() int {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	for c.head < len(c.fifo) && c.pending[c.fifo[c.head].fd] != c.fifo[c.head] {
+	for c.head < len(c.fifo) {
+		if _, ok := c.live(c.fifo[c.head]); ok {
+			break
+		}
 		c.pop()
 	}
 	if c.head == len(c.fifo) {
 		return 50
 	}
-	d := time.Duration(c.fifo[c.head].deadline) - time.Since(c.base)
+	d := time.Duration(c.fifo[c.head].at) - time.Since(c.base)
 	return int(min(max((d+time.Millisecond-1)/time.Millisecond, 0), 50))
 }
 
 // pop drops the head of the FIFO, and compacts it now and then. c.mu must be held.
 func (c *Connector) pop() {
-	c.fifo[c.head] = nil
 	c.head++
 	if c.head == len(c.fifo) {
 		c.fifo, c.head = c.fifo[:0], 0
 	} else if c.head >= 4096 && 2*c.head >= len(c.fifo) {
 		n := copy(c.fifo, c.fifo[c.head:])
-		clear(c.fifo[n:])
 		c.fifo, c.head = c.fifo[:n], 0
 	}
 }
@@ -281,9 +301,8 @@ func (c *Connector) expire() {
 	now := int64(time.Since(c.base))
 	var late []*pend
 	c.mu.Lock()
-	for c.head < len(c.fifo) && c.fifo[c.head].deadline <= now {
-		p := c.fifo[c.head]
-		if c.pending[p.fd] == p {
+	for c.head < len(c.fifo) && c.fifo[c.head].at <= now {
+		if p, ok := c.live(c.fifo[c.head]); ok {
 			delete(c.pending, p.fd)
 			late = append(late, p)
 		}

@@ -89,6 +89,8 @@ type engine struct {
 	tallies  tallies // the tallies stored with it; writer goroutine only
 
 	discovery func() error        // with RunHits, the discovery's error once its hits end
+	spawn     func(*job) bool     // with a connect stage, starts a worker for a job if workers() allows; dispatcher only
+	started   int                 // workers started; dispatcher only
 	connector *discover.Connector // the connect stage; nil: the probes connect
 	probes    chan struct{}       // with a connect stage, one token per probe running
 
@@ -181,6 +183,14 @@ func (e *engine) dispatch(ctx context.Context, it source, skip map[key]struct{},
 		}
 		if !e.hosts.acquire(j) {
 			continue // queued behind its address's probe; that worker runs it
+		}
+		select {
+		case jobs <- j:
+			continue
+		default:
+		}
+		if e.spawn != nil && e.spawn(j) {
+			continue // no worker was free: a new one runs j
 		}
 		select {
 		case jobs <- j:
@@ -277,10 +287,21 @@ func (e *engine) unlink(j *job, own *store.Tally) {
 // ended is not sent: it stays in the list, below the next checkpoint.
 func (e *engine) work(ctx context.Context, stop context.CancelCauseFunc, jobs <-chan *job, results chan<- *job) {
 	for j := range jobs {
-		for ; j != nil; j = e.hosts.release(j.t.Addr) {
-			if e.run(ctx, stop, j) {
-				results <- j
-			}
+		e.chain(ctx, stop, j, results)
+	}
+}
+
+// workFrom is work that starts with j.
+func (e *engine) workFrom(ctx context.Context, stop context.CancelCauseFunc, j *job, jobs <-chan *job, results chan<- *job) {
+	e.chain(ctx, stop, j, results)
+	e.work(ctx, stop, jobs, results)
+}
+
+// chain runs j, then the jobs that waited for its address.
+func (e *engine) chain(ctx context.Context, stop context.CancelCauseFunc, j *job, results chan<- *job) {
+	for ; j != nil; j = e.hosts.release(j.t.Addr) {
+		if e.run(ctx, stop, j) {
+			results <- j
 		}
 	}
 }

@@ -277,7 +277,22 @@ func (e *engine) execute(ctx context.Context, sc store.Scan, src source, skip ma
 	results := make(chan *job, e.workers())
 
 	var workers sync.WaitGroup
-	for range min(uint64(e.workers()), left) {
+	start := min(uint64(e.workers()), left)
+	if e.connector != nil {
+		// Connect workers start as they are needed (see spawn): as many as the attempts in
+		// flight need, so that a scan of answering targets holds few goroutines.
+		start = min(start, uint64(e.cfg.Concurrency))
+		e.spawn = func(j *job) bool {
+			if e.started >= e.workers() {
+				return false
+			}
+			e.started++
+			workers.Go(func() { e.workFrom(runCtx, stop, j, jobs, results) })
+			return true
+		}
+	}
+	e.started = int(start)
+	for range start {
 		workers.Go(func() { e.work(runCtx, stop, jobs, results) })
 	}
 	wrote := make(chan error, 1)
