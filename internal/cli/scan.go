@@ -72,6 +72,17 @@ func addScaleFlags(fl *pflag.FlagSet, f *scaleFlags) {
 	_ = fl.MarkHidden("probe-redial")
 }
 
+// checkSpace checks that --discover can scan the space: ZMap takes IPv4 addresses only.
+func (f *scaleFlags) checkSpace(sp *targets.Space) error {
+	if f.discover != "zmap" {
+		return nil
+	}
+	if _, _, err := sp.ZMapLists(); err != nil {
+		return fmt.Errorf("--discover zmap: %w", err)
+	}
+	return nil
+}
+
 // check checks the scale flags.
 func (f *scaleFlags) check() error {
 	switch {

@@ -90,6 +90,9 @@ func planScan(ctx context.Context, e *env, fl *pflag.FlagSet, f *scanFlags, args
 	if err != nil {
 		return nil, err
 	}
+	if err := f.scale.checkSpace(p.space); err != nil {
+		return nil, err
+	}
 	if sc != nil {
 		if err := p.sameSpace(sc); err != nil {
 			return nil, err
