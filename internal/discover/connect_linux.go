@@ -58,7 +58,10 @@ type result struct {
 
 // NewConnector returns a Connector whose attempts wait timeout for an answer (0: the
 // default). Close it when done.
-func NewConnector(timeout time.Duration) (*Connector, error) {
+func NewConnector(timeout time.Duration) (*Connector, error) { return startConnector(timeout, nil) }
+
+// startConnector is NewConnector with a stall hook for tests.
+func startConnector(timeout time.Duration, stall func()) (*Connector, error) {
 	if timeout <= 0 {
 		timeout = DefaultConnectTimeout
 	}
@@ -67,7 +70,7 @@ func NewConnector(timeout time.Duration) (*Connector, error) {
 		return nil, os.NewSyscallError("epoll_create1", err)
 	}
 	c := &Connector{timeout: timeout, epfd: epfd, base: time.Now(), stopped: make(chan struct{}),
-		pending: make(map[int32]*pend)}
+		pending: make(map[int32]*pend), stall: stall}
 	go c.loop()
 	return c, nil
 }

@@ -258,17 +258,14 @@ func TestConnectLateLoop(t *testing.T) {
 		}
 	}()
 	ap := netip.MustParseAddrPort(l.Addr().String())
-	c, err := NewConnector(100 * time.Millisecond)
+	var once sync.Once
+	release := make(chan struct{})
+	stall := func() { once.Do(func() { time.Sleep(60 * time.Millisecond); <-release }) } // the loop's first turn waits
+	c, err := startConnector(100*time.Millisecond, stall)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	var once sync.Once
-	release := make(chan struct{})
-	c.mu.Lock()
-	c.stall = func() { once.Do(func() { <-release }) } // the loop's next turn waits
-	c.mu.Unlock()
-	time.Sleep(60 * time.Millisecond) // the loop is in its 50 ms epoll wait, then stalls
 	const n = 1500
 	var wg sync.WaitGroup
 	var late atomic.Int64
