@@ -15,6 +15,8 @@ rm -f "$OUT"/veth.{truth.json,sim.err,fleet.ok,md} "$OUT"/veth.{connect,zmap,nma
 
 # The fleet: the sim, then a drop rule for every SYN to an address that hosts nothing.
 fleet="$PW sim --hosts $HOSTS --seed 5 --cidr $CIDR --ports $PORTS --truth $OUT/veth.truth.json 2>$OUT/veth.sim.err &
+SIM=\$!
+trap 'kill -INT \$SIM' TERM EXIT
 for i in \$(seq 200); do grep -q ' ready\$' $OUT/veth.sim.err && break; sleep 0.05; done
 hosts=\$(jq -r '[.hosts[].addr | sub(\":[0-9]+\$\"; \"\")] | unique | join(\", \")' $OUT/veth.truth.json)
 nft add table inet veth
@@ -23,7 +25,7 @@ nft add element inet veth hosts \"{ \$hosts }\"
 nft add chain inet veth in '{ type filter hook input priority 0; }'
 nft add rule inet veth in ip daddr $CIDR ip daddr != @hosts 'tcp flags & (syn|ack) == syn' drop
 echo fleet ready >$OUT/veth.fleet.ok
-wait"
+wait \$SIM"
 
 timed() { # NAME CMD...: wall clock of CMD into $OUT/NAME.secs
   local name=$1; shift
