@@ -1,17 +1,22 @@
 #!/usr/bin/env bash
 # Runs the bench suite (make bench runs it after the Go benchmarks) and writes bench/RESULTS.md:
-# the scale run (bench/scale.sh) and the comparison with nmap and dcmtk (bench/compare.sh), with
-# the machine and the date; the many-machines run (bench/shards.sh) and store writes
-# (bench/storebench.sh). Needs nmap, dcmtk, jq, bc, GNU time and postgresql; about 7 minutes on
-# 2 cores.
-# Everything runs on loopback: the sims bind only 127.10.0.0/16 and 127.11.0.0/22.
+# the scale run (bench/scale.sh), filtered and refused targets (bench/filtered.sh), the slice
+# behind a veth with zmap and nmap (bench/veth.sh), and the comparison with nmap and dcmtk
+# (bench/compare.sh), with the machine and the date; the guard (bench/guard.sh), the many-machines run
+# (bench/shards.sh) and store writes (bench/storebench.sh). Needs root, nmap, dcmtk, zmap, nft, jq, bc,
+# GNU time and postgresql; about 20 minutes on 2 cores (nmap on the veth slice alone may take 10).
+# Nothing leaves the machine: the loopback runs go through ../shared/tools/netns-run (an empty
+# network namespace), the veth slice through ../shared/tools/veth-testbed.
 source "$(dirname "$0")/lib.sh"
-need nmap echoscu findscu jq bc
+need nmap echoscu findscu jq bc nft zmap
 build
 load=$(cut -d' ' -f1-3 /proc/loadavg)
+NETNS=$ROOT/../shared/tools/netns-run
 
-bash "$BENCH/scale.sh"
-bash "$BENCH/compare.sh"
+"$NETNS" env BENCH_OUT="$OUT" bash "$BENCH/scale.sh"
+bash "$BENCH/filtered.sh"
+bash "$BENCH/veth.sh"
+"$NETNS" env BENCH_OUT="$OUT" bash "$BENCH/compare.sh"
 bash "$BENCH/guard.sh"
 bash "$BENCH/shards.sh"
 bash "$BENCH/storebench.sh"
@@ -35,6 +40,10 @@ MD
   cat "$OUT/compare.md"
   echo
   cat "$OUT/scale.md"
+  echo
+  cat "$OUT/filtered.md"
+  echo
+  cat "$OUT/veth.md"
   echo
   cat "$OUT/guard.md"
   echo

@@ -71,7 +71,7 @@ func pacswatchIn(t *testing.T, dir, stdin string, args ...string) (string, strin
 func scanJSON(t *testing.T, args ...string) map[uint16]probe.Result {
 	t.Helper()
 	db := filepath.Join(t.TempDir(), "scan.db")
-	stdout, stderr, code := pacswatch(t, "", append([]string{"scan", "-q", "--db", db, "-o", "-", "--timeout", "3s"}, args...)...)
+	stdout, stderr, code := pacswatch(t, "", append([]string{"scan", "-q", "--db", db, "-o", "-", "--timeout", "3s", "--all-targets"}, args...)...)
 	if code != 0 && code != 1 {
 		t.Fatalf("pacswatch scan exited %d: %s", code, stderr)
 	}

@@ -225,7 +225,7 @@ func TestKillAndResume(t *testing.T) {
 		rate    = "300"    // targets per second while a scan may be killed: about 3.5 s per scan
 	)
 	port := fleet(t, 100, 10)
-	args := []string{"scan", "127.3.0.0/22", "-p", fmt.Sprint(port), "--seed", "7", "--timeout", "2s", "-q"}
+	args := []string{"scan", "127.3.0.0/22", "-p", fmt.Sprint(port), "--seed", "7", "--timeout", "2s", "-q", "--all-targets"}
 	dir := t.TempDir()
 
 	whole := filepath.Join(dir, "whole.db")
@@ -325,7 +325,7 @@ func TestDiskFull(t *testing.T) {
 		t.Skip("scans 1,024 targets three times; skipped with -short")
 	}
 	port := fleet(t, 100, 10)
-	args := []string{"scan", "127.3.0.0/22", "-p", fmt.Sprint(port), "--seed", "9", "--timeout", "2s", "-q", "--rate", "300"}
+	args := []string{"scan", "127.3.0.0/22", "-p", fmt.Sprint(port), "--seed", "9", "--timeout", "2s", "-q", "--rate", "300", "--all-targets"}
 	dir := t.TempDir()
 	whole := filepath.Join(dir, "whole.db")
 	if _, stderr, code := pacswatchIn(t, dir, "", append(args, "--db", whole)...); code > 1 {
@@ -387,7 +387,7 @@ func TestReadOnlyStore(t *testing.T) {
 		t.Skip("scans 1,024 targets twice; skipped with -short")
 	}
 	port := fleet(t, 100, 10)
-	args := []string{"scan", "127.3.0.0/22", "-p", fmt.Sprint(port), "--seed", "11", "--timeout", "2s", "-q", "--rate", "600"}
+	args := []string{"scan", "127.3.0.0/22", "-p", fmt.Sprint(port), "--seed", "11", "--timeout", "2s", "-q", "--rate", "600", "--all-targets"}
 	work := t.TempDir()
 	whole := filepath.Join(work, "whole.db")
 	if _, stderr, code := pacswatchIn(t, work, "", append(args, "--db", whole)...); code > 1 {

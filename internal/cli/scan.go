@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -9,7 +10,9 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
+	"github.com/pacswatch/pacswatch/internal/discover"
 	"github.com/pacswatch/pacswatch/internal/targets"
 	"github.com/pacswatch/pacswatch/internal/version"
 )
@@ -45,6 +48,50 @@ type scanFlags struct {
 	quiet       bool
 	verbose     int
 	logFormat   string
+	scale       scaleFlags
+}
+
+// scaleFlags are the flags of SPEC "Scale and discovery".
+type scaleFlags struct {
+	discover       string        // connect or zmap
+	connectTimeout time.Duration // the connect stage's wait for an answer
+	allTargets     bool          // store closed, filtered and unreachable targets too
+	zmapArgs       string        // more zmap flags (interface, source address, gateway MAC)
+	redial         bool          // hidden: the probe reconnects after the connect stage (for measurement)
+}
+
+// addScaleFlags adds the flags of SPEC "Scale and discovery".
+func addScaleFlags(fl *pflag.FlagSet, f *scaleFlags) {
+	fl.StringVar(&f.discover, "discover", "connect", "how open ports are found: connect (TCP connect stage) or zmap (runs zmap, one process per port; needs root)")
+	fl.DurationVar(&f.connectTimeout, "connect-timeout", discover.DefaultConnectTimeout, "how long a connection attempt waits for an answer to its SYN")
+	fl.BoolVar(&f.allTargets, "all-targets", false, "store every target, closed and filtered ones too (small audits); by default they are only counted")
+	fl.StringVar(&f.zmapArgs, "zmap-args", "", "more zmap flags for --discover zmap, e.g. \"-i eth1 -G 00:11:22:33:44:55\"")
+	fl.BoolVar(&f.redial, "probe-redial", false, "the probe opens its own connection after the connect stage (measurement)")
+	_ = fl.MarkHidden("probe-redial")
+}
+
+// checkSpace checks that --discover can scan the space: ZMap takes IPv4 addresses only.
+func (f *scaleFlags) checkSpace(sp *targets.Space) error {
+	if f.discover != "zmap" {
+		return nil
+	}
+	if _, _, err := sp.ZMapLists(); err != nil {
+		return fmt.Errorf("--discover zmap: %w", err)
+	}
+	return nil
+}
+
+// check checks the scale flags.
+func (f *scaleFlags) check() error {
+	switch {
+	case f.discover != "connect" && f.discover != "zmap":
+		return fmt.Errorf("--discover: %q is not connect or zmap", f.discover)
+	case f.connectTimeout <= 0:
+		return errors.New("scan: --connect-timeout must be > 0")
+	case f.zmapArgs != "" && f.discover != "zmap":
+		return errors.New("scan: --zmap-args goes with --discover zmap")
+	}
+	return nil
 }
 
 const scanExamples = `  # Is my own archive open? (loopback and private addresses are scanned when named)
@@ -105,6 +152,7 @@ func newScanCmd(e *env) *cobra.Command {
 	fl.BoolVarP(&f.quiet, "quiet", "q", false, "no progress display")
 	fl.CountVarP(&f.verbose, "verbose", "v", "log each host's steps (-v), and more (-vv)")
 	fl.StringVar(&f.logFormat, "log-format", "text", "log format: text or json")
+	addScaleFlags(fl, &f.scale)
 	return cmd
 }
 
@@ -113,6 +161,19 @@ func union(a, b []uint16) []uint16 {
 	out := slices.Concat(a, b)
 	slices.Sort(out)
 	return slices.Compact(out)
+}
+
+// readTargets reads -iL: a target list, ZMap's output or masscan's -oL list.
+func readTargets(e *env, path string) ([]string, error) {
+	if path == "-" {
+		return targets.ReadTargets(e.stdin, "stdin")
+	}
+	file, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer file.Close()
+	return targets.ReadTargets(file, path)
 }
 
 func readList(e *env, path string) ([]string, error) {

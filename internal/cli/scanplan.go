@@ -42,7 +42,7 @@ type scanPlan struct {
 func planScan(ctx context.Context, e *env, fl *pflag.FlagSet, f *scanFlags, args []string, sc *store.Scan) (*scanPlan, error) {
 	p := &scanPlan{specs: args}
 	if f.inputList != "" && sc == nil {
-		list, err := readList(e, f.inputList)
+		list, err := readTargets(e, f.inputList)
 		if err != nil {
 			return nil, fmt.Errorf("-iL: %w", err)
 		}
@@ -79,6 +79,9 @@ func planScan(ctx context.Context, e *env, fl *pflag.FlagSet, f *scanFlags, args
 	if err := f.checkProbeFlags(p); err != nil {
 		return nil, err
 	}
+	if err := f.scale.check(); err != nil {
+		return nil, err
+	}
 	p.exclusions = exclude
 	if sc != nil && sc.SpaceDigest != "" {
 		// The space is rebuilt with the exclusions the scan started with, so that every
@@ -90,6 +93,9 @@ func planScan(ctx context.Context, e *env, fl *pflag.FlagSet, f *scanFlags, args
 	}
 	p.space, err = targets.Parse(ctx, withWebPorts(p.specs, p.webPorts), targets.Options{Ports: union(p.ports, p.webPorts), Exclude: p.exclusions})
 	if err != nil {
+		return nil, err
+	}
+	if err := f.scale.checkSpace(p.space); err != nil {
 		return nil, err
 	}
 	if p.space.Order(0, p.shard, p.shards).Len() == 0 {

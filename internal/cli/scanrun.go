@@ -12,9 +12,11 @@ import (
 	"log/slog"
 	"os"
 	"strconv"
+	"strings"
 
 	"github.com/spf13/pflag"
 
+	"github.com/pacswatch/pacswatch/internal/discover"
 	"github.com/pacswatch/pacswatch/internal/fileout"
 	"github.com/pacswatch/pacswatch/internal/probe"
 	"github.com/pacswatch/pacswatch/internal/probe/dicomprobe"
@@ -235,7 +237,7 @@ func probeScan(ctx context.Context, e *env, st store.Store, sc store.Scan, plan 
 		cfg.Progress = prog.update
 	}
 	logger.Info("scan", "id", sc.ID, "targets", it.Len(), "resume", f.resume)
-	stats, err := scan.Run(ctx, st, sc, it, p, cfg)
+	stats, err := runStages(ctx, st, sc, plan, f, it, p, cfg)
 	if prog != nil {
 		prog.finish(stats)
 	}
@@ -245,6 +247,10 @@ func probeScan(ctx context.Context, e *env, st store.Store, sc store.Scan, plan 
 		return fmt.Errorf("%w: scan %s stopped after %d of %d targets; continue with: %s", errInterrupted, sc.ID, stats.Done, stats.Total, resume)
 	case errors.Is(err, scan.ErrNetworkUnreachable):
 		return fmt.Errorf("scan %s: stopped: the first %d connection attempts all found the network unreachable (no route: offline, or a firewall); once fixed, continue with: %s", sc.ID, scan.UnreachableAfter, resume)
+	case errors.Is(err, discover.ErrNoZMap):
+		return fmt.Errorf("scan %s: --discover zmap: zmap is not installed (Debian: apt-get install zmap); the scan is kept: continue with %s once it is, or start one with --discover connect", sc.ID, resume)
+	case errors.Is(err, errDiscovery):
+		return fmt.Errorf("scan %s: %w; what was stored is kept: once fixed, continue with: %s", sc.ID, err, resume)
 	case errors.Is(err, scan.ErrOutOfFiles):
 		return fmt.Errorf("scan %s: stopped: out of file descriptors (raise ulimit -n); what was stored is kept: continue with: %s", sc.ID, resume)
 	case err != nil:
@@ -252,6 +258,51 @@ func probeScan(ctx context.Context, e *env, st store.Store, sc store.Scan, plan 
 		return fmt.Errorf("scan %s: %w; what was stored is kept: once fixed, continue with: %s", sc.ID, err, resume)
 	}
 	return summarize(ctx, e, st, sc, f)
+}
+
+// errDiscovery marks a discovery (zmap) that failed.
+var errDiscovery = errors.New("discovery failed")
+
+// runStages runs the engine: over the shard with a connect stage (--discover connect), or over
+// what zmap reports (--discover zmap; a resumed run runs zmap again and skips what is stored).
+func runStages(ctx context.Context, st store.Store, sc store.Scan, plan *scanPlan, f *scanFlags, it *targets.Iter, p scan.Prober, cfg scan.Config) (scan.Stats, error) {
+	cfg.AllTargets, cfg.Redial = f.scale.allTargets, f.scale.redial
+	if f.scale.discover != "zmap" {
+		cfg.ConnectTimeout = f.scale.connectTimeout
+		return scan.Run(ctx, st, sc, it, p, cfg)
+	}
+	started, _ := targets.ParseExclusions(sc.Exclusions) // parsed when the plan was made
+	allow, block, err := plan.space.ZMapLists(started, plan.lateExclusions)
+	if err != nil {
+		return scan.Stats{}, fmt.Errorf("--discover zmap: %w", err)
+	}
+	z := &discover.ZMap{Ports: plan.ports, Allow: allow, Block: block, Seed: sc.Seed,
+		Shard: plan.shard, Shards: plan.shards, Rate: f.rate, Args: strings.Fields(f.scale.zmapArgs)}
+	hits := make(chan discover.Hit, 1<<16) // zmap's output is not held up by a slow probe stage
+	zerr := make(chan error, 1)
+	zctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	go func() {
+		defer close(hits)
+		zerr <- z.Run(zctx, func(h discover.Hit) {
+			select {
+			case hits <- h:
+			case <-zctx.Done():
+			}
+		})
+	}()
+	done := func() error {
+		if err := <-zerr; err != nil && !errors.Is(err, context.Canceled) {
+			if errors.Is(err, discover.ErrNoZMap) {
+				return err
+			}
+			return fmt.Errorf("%w: %w", errDiscovery, err)
+		}
+		return nil
+	}
+	stats, err := scan.RunHits(ctx, st, sc, hits, done, p, cfg)
+	cancel()
+	return stats, err
 }
 
 // newProber returns the DICOM prober, or with --web one that routes each port to the DICOM or
@@ -292,6 +343,10 @@ func summarize(ctx context.Context, e *env, st store.Store, sc store.Scan, f *sc
 			line += fmt.Sprintf(", %s excluded after it started", thousands(sum.Excluded))
 		}
 		fmt.Fprintln(e.stderr, line)
+		if n := sum.Closed + sum.Filtered + sum.Unreachable; n > 0 {
+			fmt.Fprintf(e.stderr, "scan %s: %s targets probed; %s closed, %s filtered, %s unreachable: counted, not stored\n",
+				sc.ID, thousands(sum.Probed()), thousands(sum.Closed), thousands(sum.Filtered), thousands(sum.Unreachable))
+		}
 	}
 	if sum.Errors > 0 {
 		return errPartial

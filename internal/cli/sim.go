@@ -65,7 +65,7 @@ listens. It runs until Ctrl-C, or for --duration.`,
 	fl.SortFlags = false
 	fl.IntVar(&f.hosts, "hosts", sim.DefaultHosts, "number of hosts that listen")
 	fl.Uint64Var(&f.seed, "seed", 1, "seed of addresses, personalities and archives")
-	fl.StringVar(&f.cidr, "cidr", sim.DefaultCIDR.String(), "address block, inside 127.0.0.0/8")
+	fl.StringVar(&f.cidr, "cidr", sim.DefaultCIDR.String(), "address block, inside 127.0.0.0/8 (or 198.18.0.0/15 in a test bed)")
 	fl.StringVarP(&f.ports, "ports", "p", targets.DefaultPorts, "ports the hosts listen on, one each (104 needs root)")
 	fl.StringVar(&f.mix, "mix", "", "personality weights over the default mix: `name=weight,...` (e.g. hostile=0)")
 	fl.StringVar(&f.truth, "truth", "", "write the ground truth as JSON to `FILE` (- = stdout)")

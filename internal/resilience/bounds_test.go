@@ -269,7 +269,7 @@ func TestBoundsResume(t *testing.T) {
 	})
 	base := heapInUse()
 	smp := startSampler()
-	stats, err := scan.Run(ctx, st, sc, space.Order(5, 0, 1), check, scan.Config{})
+	stats, err := scan.Run(ctx, st, sc, space.Order(5, 0, 1), check, scan.Config{AllTargets: true}) // about resuming: every target stored
 	peak, _ := smp.peaks()
 	if err != nil {
 		t.Fatal(err)

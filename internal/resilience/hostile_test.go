@@ -287,7 +287,7 @@ func TestHostileFleet(t *testing.T) {
 	goroutines1, heap1 := runtime.NumGoroutine(), heapInUse()
 	smp := startSampler()
 	start := time.Now()
-	stats, err := scan.Run(ctx, st, sc, space.Order(7, 0, 1), p, scan.Config{Concurrency: concurrency, MaxHostTime: maxHostTime})
+	stats, err := scan.Run(ctx, st, sc, space.Order(7, 0, 1), p, scan.Config{Concurrency: concurrency, MaxHostTime: maxHostTime, AllTargets: true})
 	took := time.Since(start)
 	peakHeap, peakRSS := smp.peaks()
 	if err != nil {

@@ -116,11 +116,12 @@ func (d *Dialer) Open() int { return int(d.live.Load()) }
 // attempt is what the Dialer and the engine tell each other about one probe of one target,
 // through the probe's context.
 type attempt struct {
-	credit     atomic.Bool  // the engine took the rate token of the probe's first connection
-	ownLimit   atomic.Bool  // a wait for the scanner's own limits spoilt a connection attempt
-	waiting    atomic.Int32 // dials waiting for the scanner's own limits now
-	outOfFiles atomic.Bool  // ErrOutOfFiles: no descriptor, and none of ours to wait for
-	unreach    atomic.Bool  // an attempt found no route before the network was found reachable
+	credit     atomic.Bool             // the engine took the rate token of the probe's first connection
+	ownLimit   atomic.Bool             // a wait for the scanner's own limits spoilt a connection attempt
+	waiting    atomic.Int32            // dials waiting for the scanner's own limits now
+	outOfFiles atomic.Bool             // ErrOutOfFiles: no descriptor, and none of ours to wait for
+	unreach    atomic.Bool             // an attempt found no route before the network was found reachable
+	pre        atomic.Pointer[preConn] // the connect stage's connection, for the probe's first dial
 }
 
 // spoilt reports whether the scanner's own limits spoilt the probe: a dial waited out its
@@ -152,6 +153,9 @@ func (d *Dialer) DialContext(ctx context.Context, network, addr string) (net.Con
 		return nil, d.err
 	}
 	a := attemptOf(ctx)
+	if c := a.takePre(addr); c != nil {
+		return c, nil // the connect stage's: its slot and rate token are taken
+	}
 	start := time.Now()
 	a.wait(1)
 	select {

@@ -11,6 +11,7 @@ import (
 
 	"golang.org/x/time/rate"
 
+	"github.com/pacswatch/pacswatch/internal/discover"
 	"github.com/pacswatch/pacswatch/internal/probe"
 	"github.com/pacswatch/pacswatch/internal/store"
 	"github.com/pacswatch/pacswatch/internal/targets"
@@ -19,6 +20,15 @@ import (
 // counters are Stats, updated while Run runs.
 type counters struct {
 	done, skipped, excluded, open, dicom, exposed, errors, retried atomic.Uint64
+	closed, filtered, unreachable                                  atomic.Uint64
+}
+
+// tally counts a result that is counted, not stored (see tallyOf).
+func (c *counters) tally(t store.Tally) {
+	c.done.Add(1)
+	c.closed.Add(t.Closed)
+	c.filtered.Add(t.Filtered)
+	c.unreachable.Add(t.Unreachable)
 }
 
 // count adds a stored result to c.
@@ -45,9 +55,13 @@ type job struct {
 	prev, next *job // in engine.head's list
 	res        probe.Result
 	att        *attempt // the probe that made res, with a Dialer
-	// excl counts the excluded targets between the job before this one in
-	// the list (or the last checkpoint) and this one: below its position.
-	excl uint64
+	// preset: res is the target's result already (discovery found it
+	// closed), and it is not probed.
+	preset bool
+	// below counts the targets done without a stored result between the
+	// job before this one in the list (or the last checkpoint) and this
+	// one: below its position (see tallies).
+	below tallies
 }
 
 // key identifies a target as the store does.
@@ -70,29 +84,37 @@ type engine struct {
 	start  time.Time
 	stats  counters
 
-	written  uint64 // last checkpoint stored; writer goroutine only
-	excluded uint64 // excluded targets below it; writer goroutine only
+	written  uint64  // last checkpoint stored; writer goroutine only
+	excluded uint64  // excluded targets below it; writer goroutine only
+	tallies  tallies // the tallies stored with it; writer goroutine only
 
-	mu       sync.Mutex // protects the fields below
-	head     *job       // oldest job not stored; jobs are linked in rising position
-	tail     *job       // newest job
-	pending  int        // jobs in the list
-	frontier uint64     // the position after the last one taken from the iterator
-	exclTail uint64     // excluded targets after the tail (after the checkpoint when the list is empty)
+	discovery func() error        // with RunHits, the discovery's error once its hits end
+	spawn     func(*job) bool     // with a connect stage, starts a worker for a job if workers() allows; dispatcher only
+	started   int                 // workers started; dispatcher only
+	connector *discover.Connector // the connect stage; nil: the probes connect
+	probes    chan struct{}       // with a connect stage, one token per probe running
+
+	mu        sync.Mutex // protects the fields below
+	head      *job       // oldest job not stored; jobs are linked in rising position
+	tail      *job       // newest job
+	pending   int        // jobs in the list
+	frontier  uint64     // the position after the last one taken from the iterator
+	tailBelow tallies    // targets done without a stored result after the tail (after the checkpoint when the list is empty)
 }
 
 // newEngine returns the engine of one Run, its counters not yet set.
-func newEngine(st store.Store, sc store.Scan, it *targets.Iter, p Prober, cfg Config) *engine {
+func newEngine(st store.Store, sc store.Scan, total uint64, p Prober, cfg Config) *engine {
 	e := &engine{
 		st:       st,
 		scanID:   sc.ID,
 		p:        p,
 		cfg:      cfg,
 		hosts:    hosts{busy: make(map[netip.Addr][]*job)},
-		total:    it.Len(),
+		total:    total,
 		start:    cfg.Now(),
 		written:  sc.Progress.Done,
 		excluded: sc.Progress.Excluded,
+		tallies:  tallies(sc.Progress.Clone().Tallies),
 		frontier: sc.Progress.Done,
 	}
 	switch d := cfg.Dialer; {
@@ -110,9 +132,18 @@ func newEngine(st store.Store, sc store.Scan, it *targets.Iter, p Prober, cfg Co
 	case cfg.Rate > 0:
 		e.lim = rate.NewLimiter(rate.Limit(cfg.Rate), 1)
 	}
-	e.sem = make(chan struct{}, 2*e.cfg.Concurrency)
+	e.sem = make(chan struct{}, 2*e.workers())
 	e.stats.excluded.Store(sc.Progress.Excluded)
 	return e
+}
+
+// workers returns how many workers the engine runs: Concurrency, or one per connection
+// attempt in flight with a connect stage.
+func (e *engine) workers() int {
+	if e.cfg.ConnectTimeout > 0 {
+		return connectWorkers(e.cfg.Dialer.MaxSockets(), e.cfg.Concurrency)
+	}
+	return e.cfg.Concurrency
 }
 
 // snapshot returns the running totals.
@@ -128,13 +159,17 @@ func (e *engine) snapshot() Stats {
 		Errors:   e.stats.errors.Load(),
 		Retried:  e.stats.retried.Load(),
 		Started:  e.start,
+
+		Closed:      e.stats.closed.Load(),
+		Filtered:    e.stats.filtered.Load(),
+		Unreachable: e.stats.unreachable.Load(),
 	}
 }
 
 // dispatch takes targets from it, skips those already stored and those
 // excluded, and hands the others to the workers, each when its address is
 // free. It reports whether it reached the end of it, rather than ctx's.
-func (e *engine) dispatch(ctx context.Context, it *targets.Iter, skip map[key]struct{}, jobs chan<- *job) bool {
+func (e *engine) dispatch(ctx context.Context, it source, skip map[key]struct{}, jobs chan<- *job) bool {
 	for {
 		select {
 		case e.sem <- struct{}{}:
@@ -151,6 +186,14 @@ func (e *engine) dispatch(ctx context.Context, it *targets.Iter, skip map[key]st
 		}
 		select {
 		case jobs <- j:
+			continue
+		default:
+		}
+		if e.spawn != nil && e.spawn(j) {
+			continue // no worker was free: a new one runs j
+		}
+		select {
+		case jobs <- j:
 		case <-ctx.Done():
 			return false
 		}
@@ -159,9 +202,9 @@ func (e *engine) dispatch(ctx context.Context, it *targets.Iter, skip map[key]st
 
 // take returns the next target of it to probe as a job linked at the tail
 // of the list; false at the end of it.
-func (e *engine) take(it *targets.Iter, skip map[key]struct{}) (*job, bool) {
+func (e *engine) take(it source, skip map[key]struct{}) (*job, bool) {
 	for {
-		t, pos, ok := it.Next()
+		t, pos, closed, ok := it.next()
 		if !ok {
 			return nil, false
 		}
@@ -180,12 +223,16 @@ func (e *engine) take(it *targets.Iter, skip map[key]struct{}) (*job, bool) {
 		}
 		e.frontier = pos + 1
 		if excluded {
-			e.exclTail++ // counted once the checkpoint passes it: see flush
+			// Counted once the checkpoint passes it: see flush.
+			e.tailBelow = e.tailBelow.add(t.Port, store.Tally{Excluded: 1})
 			e.mu.Unlock()
 			continue
 		}
-		j := &job{t: t, pos: pos, prev: e.tail, excl: e.exclTail}
-		e.exclTail = 0
+		j := &job{t: t, pos: pos, prev: e.tail, below: e.tailBelow, preset: closed}
+		if closed {
+			j.res = probe.Result{IP: t.Addr, Port: t.Port, Time: e.cfg.Now().UTC(), Status: probe.StatusClosed, Error: "connection refused"}
+		}
+		e.tailBelow = nil
 		if e.tail == nil {
 			e.head = j
 		} else {
@@ -199,20 +246,24 @@ func (e *engine) take(it *targets.Iter, skip map[key]struct{}) (*job, bool) {
 }
 
 // checkpoint returns the lowest position whose result is not stored or in
-// the batch being written, and takes the count of the excluded targets
-// below it that are not counted yet. e.mu must be held.
-func (e *engine) checkpoint() (cp, excluded uint64) {
+// the batch being written, and takes the tallies of the targets below it
+// that are not counted yet. e.mu must be held.
+func (e *engine) checkpoint() (cp uint64, below tallies) {
 	if e.head != nil {
-		excluded, e.head.excl = e.head.excl, 0
-		return e.head.pos, excluded
+		below, e.head.below = e.head.below, nil
+		return e.head.pos, below
 	}
-	excluded, e.exclTail = e.exclTail, 0
-	return e.frontier, excluded
+	below, e.tailBelow = e.tailBelow, nil
+	return e.frontier, below
 }
 
-// unlink removes a job whose result goes into the batch from the list; the
-// excluded targets below it stay below the job after it.
-func (e *engine) unlink(j *job) {
+// unlink removes a job whose result goes into the batch, or is counted in
+// the tallies (own, for its port), from the list; the targets counted
+// below it, and it when own is not nil, stay below the job after it.
+func (e *engine) unlink(j *job, own *store.Tally) {
+	if own != nil {
+		j.below = j.below.add(j.t.Port, *own)
+	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if j.prev == nil {
@@ -222,12 +273,12 @@ func (e *engine) unlink(j *job) {
 	}
 	if j.next == nil {
 		e.tail = j.prev
-		e.exclTail += j.excl
+		e.tailBelow = e.tailBelow.merge(j.below)
 	} else {
 		j.next.prev = j.prev
-		j.next.excl += j.excl
+		j.next.below = j.next.below.merge(j.below)
 	}
-	j.prev, j.next, j.excl = nil, nil, 0
+	j.prev, j.next, j.below = nil, nil, nil
 	e.pending--
 }
 
@@ -236,10 +287,21 @@ func (e *engine) unlink(j *job) {
 // ended is not sent: it stays in the list, below the next checkpoint.
 func (e *engine) work(ctx context.Context, stop context.CancelCauseFunc, jobs <-chan *job, results chan<- *job) {
 	for j := range jobs {
-		for ; j != nil; j = e.hosts.release(j.t.Addr) {
-			if e.run(ctx, stop, j) {
-				results <- j
-			}
+		e.chain(ctx, stop, j, results)
+	}
+}
+
+// workFrom is work that starts with j.
+func (e *engine) workFrom(ctx context.Context, stop context.CancelCauseFunc, j *job, jobs <-chan *job, results chan<- *job) {
+	e.chain(ctx, stop, j, results)
+	e.work(ctx, stop, jobs, results)
+}
+
+// chain runs j, then the jobs that waited for its address.
+func (e *engine) chain(ctx context.Context, stop context.CancelCauseFunc, j *job, results chan<- *job) {
+	for ; j != nil; j = e.hosts.release(j.t.Addr) {
+		if e.run(ctx, stop, j) {
+			results <- j
 		}
 	}
 }
@@ -247,6 +309,9 @@ func (e *engine) work(ctx context.Context, stop context.CancelCauseFunc, jobs <-
 // run probes j, again while the scanner's own limits spoil the probe, and
 // reports whether j has a result to store.
 func (e *engine) run(ctx context.Context, stop context.CancelCauseFunc, j *job) bool {
+	if j.preset {
+		return ctx.Err() == nil
+	}
 	for try := 0; ; try++ {
 		if ctx.Err() != nil {
 			return false
@@ -261,15 +326,25 @@ func (e *engine) run(ctx context.Context, stop context.CancelCauseFunc, j *job) 
 			a = new(attempt)
 			a.credit.Store(e.lim != nil)
 		}
-		if !e.probe(ctx, j, a) {
+		if e.connector != nil {
+			open, ok := e.connect(ctx, j, a) // the rate token was the connect's
+			if !ok && a.outOfFiles.Load() {
+				e.outOfFiles(stop)
+				return false
+			}
+			if !ok || !open {
+				j.att = a
+				return ok
+			}
+		}
+		if !e.stagedProbe(ctx, j, a) {
 			return false
 		}
 		switch {
 		case a == nil:
 			return true
 		case a.outOfFiles.Load():
-			stop(fmt.Errorf("%w: the process has no file descriptor left for a socket (limit %d); raise it with ulimit -n, then resume",
-				ErrOutOfFiles, FileLimit()))
+			e.outOfFiles(stop)
 			return false
 		case !a.spoilt():
 			j.att = a
@@ -284,6 +359,28 @@ func (e *engine) run(ctx context.Context, stop context.CancelCauseFunc, j *job) 
 			pause.Stop()
 		}
 	}
+}
+
+// outOfFiles stops the run: the process has no descriptor for a socket, and none of ours.
+func (e *engine) outOfFiles(stop context.CancelCauseFunc) {
+	stop(fmt.Errorf("%w: the process has no file descriptor left for a socket (limit %d); raise it with ulimit -n, then resume",
+		ErrOutOfFiles, FileLimit()))
+}
+
+// stagedProbe probes j (see probe), with a connect stage one of Concurrency probes at a time,
+// and closes the connect stage's connection if the probe did not take it.
+func (e *engine) stagedProbe(ctx context.Context, j *job, a *attempt) bool {
+	if e.probes == nil {
+		return e.probe(ctx, j, a)
+	}
+	defer a.closePre()
+	select {
+	case e.probes <- struct{}{}:
+	case <-ctx.Done():
+		return false
+	}
+	defer func() { <-e.probes }()
+	return e.probe(ctx, j, a)
 }
 
 // wait waits for a target's rate token. With a Dialer, it is the token of

@@ -97,7 +97,7 @@ func TestRunExclude(t *testing.T) {
 	st := newExclStore(t, openStore(t), it, excludedBy)
 	sc := createScan(t, st, it.Len())
 	p := &counting{p: instant}
-	stats, err := scan.Run(ctx, st, sc, it, p, scan.Config{Concurrency: 8, BatchSize: 7, Exclude: excludedBy})
+	stats, err := scan.Run(ctx, st, sc, it, p, scan.Config{Concurrency: 8, BatchSize: 7, Exclude: excludedBy, AllTargets: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -166,7 +166,7 @@ func TestRunExcludeResume(t *testing.T) {
 			mu.Unlock()
 			return resultFor(tg)
 		})
-		cfg := scan.Config{Concurrency: 12, BatchSize: 9, FlushInterval: 5 * time.Millisecond}
+		cfg := scan.Config{Concurrency: 12, BatchSize: 9, FlushInterval: 5 * time.Millisecond, AllTargets: true}
 		if run > 0 { // the opt-out arrives after the first run
 			cfg.Exclude = excludedBy
 		}

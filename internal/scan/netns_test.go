@@ -123,7 +123,7 @@ func TestUnreachableNetworkStops(t *testing.T) {
 		sp := newSpace(t, "198.51.100.0/26", targets.DefaultPorts) // 320 targets
 		sc := createScan(t, st, sp.Len())
 		d := scan.NewDialer(scan.DialerConfig{})
-		stats, err := scan.Run(ctx, st, sc, sp.Order(7, 0, 1), connectProber(d.DialContext, time.Second), scan.Config{Dialer: d, Concurrency: 50})
+		stats, err := scan.Run(ctx, st, sc, sp.Order(7, 0, 1), connectProber(d.DialContext, time.Second), scan.Config{Dialer: d, Concurrency: 50, AllTargets: true})
 		if err != nil {
 			t.Fatalf("Run: %v", err)
 		}
@@ -137,7 +137,7 @@ func TestUnreachableNetworkStops(t *testing.T) {
 	sp := newSpace(t, "198.51.100.0/24", targets.DefaultPorts) // 1,280 targets
 	sc := createScan(t, st, sp.Len())
 	d := scan.NewDialer(scan.DialerConfig{})
-	stats, err := scan.Run(ctx, st, sc, sp.Order(7, 0, 1), connectProber(d.DialContext, time.Second), scan.Config{Dialer: d, Concurrency: 100})
+	stats, err := scan.Run(ctx, st, sc, sp.Order(7, 0, 1), connectProber(d.DialContext, time.Second), scan.Config{Dialer: d, Concurrency: 100, AllTargets: true})
 	if !errors.Is(err, scan.ErrNetworkUnreachable) {
 		t.Fatalf("Run: got %v, want ErrNetworkUnreachable", err)
 	}
@@ -159,7 +159,7 @@ func TestUnreachableNetworkStops(t *testing.T) {
 		var nd net.Dialer
 		return nd.DialContext(ctx, network, "127.0.0.1:9")
 	}})
-	stats, err = scan.Run(ctx, st, after, sp.Order(7, 0, 1), connectProber(back.DialContext, time.Second), scan.Config{Dialer: back, Concurrency: 100})
+	stats, err = scan.Run(ctx, st, after, sp.Order(7, 0, 1), connectProber(back.DialContext, time.Second), scan.Config{Dialer: back, Concurrency: 100, AllTargets: true})
 	if err != nil {
 		t.Fatalf("resumed Run: %v", err)
 	}
@@ -203,7 +203,7 @@ func TestDescriptorLimit(t *testing.T) {
 		st := openStore(t)
 		sc := createScan(t, st, sp.Len())
 		var nd net.Dialer
-		stats, err := scan.Run(ctx, st, sc, sp.Order(7, 0, 1), connectProber(nd.DialContext, timeout), scan.Config{Concurrency: 2000})
+		stats, err := scan.Run(ctx, st, sc, sp.Order(7, 0, 1), connectProber(nd.DialContext, timeout), scan.Config{Concurrency: 2000, AllTargets: true})
 		by, texts := statuses(t, st, sc.ID)
 		t.Logf("without the dialer: %v, stats %+v, stored %v %v", err, stats, by, texts)
 		if err == nil && by[probe.StatusError] == 0 {
@@ -216,7 +216,7 @@ func TestDescriptorLimit(t *testing.T) {
 	d := scan.NewDialer(scan.DialerConfig{})
 	start := time.Now()
 	stats, err := scan.Run(ctx, st, sc, sp.Order(7, 0, 1), connectProber(d.DialContext, timeout),
-		scan.Config{Dialer: d, Concurrency: 2000, FlushInterval: 50 * time.Millisecond})
+		scan.Config{Dialer: d, Concurrency: 2000, FlushInterval: 50 * time.Millisecond, AllTargets: true})
 	if err != nil {
 		t.Fatalf("Run: %v", err)
 	}

@@ -26,6 +26,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/pacswatch/pacswatch/internal/discover"
 	"github.com/pacswatch/pacswatch/internal/probe"
 	"github.com/pacswatch/pacswatch/internal/store"
 	"github.com/pacswatch/pacswatch/internal/targets"
@@ -47,6 +48,9 @@ const (
 	TextOverrun  = "max host time exceeded"                   // the probe ignored its deadline
 	TextPanic    = "internal error: probe panicked"           // the panic value is logged, not stored
 	TextNoStatus = "internal error: probe returned no status" // the probe returned a zero Status
+	// TextUnreachable is the Error of a filtered result whose connection found no route
+	// (probe.Classify's word): such a target is tallied as unreachable.
+	TextUnreachable = "unreachable"
 )
 
 // A Prober probes one target: probe.Prober, whose contract Run follows
@@ -75,6 +79,25 @@ type Config struct {
 	// Concurrency is how many targets are probed at once, at most
 	// (SPEC --concurrency). Default DefaultConcurrency.
 	Concurrency int
+	// ConnectTimeout, with a Dialer, splits the scan in two stages (SPEC
+	// "Scale and discovery"): a connect stage that keeps many connection
+	// attempts in flight (discover.Connector), each waiting ConnectTimeout
+	// for an answer, as many as the Dialer's sockets allow less one per
+	// probe (at least Concurrency), and a probe stage, Concurrency at once,
+	// for the targets that accepted. The probe takes over the connect
+	// stage's connection for its first dial (see Redial). 0: one stage,
+	// the probes connect themselves (the only way without a Dialer).
+	ConnectTimeout time.Duration
+	// Redial makes the probe open its own connection after the connect
+	// stage found the port open, as zgrab2 behind ZMap does, rather than
+	// take over the connect stage's. It costs a second connection (and a
+	// rate token) per open target; for measurement.
+	Redial bool
+	// AllTargets stores a result for every target (SPEC --all-targets).
+	// Otherwise closed, filtered and unreachable targets that told nothing
+	// more are counted in the checkpoint's tallies (store.Progress.Tallies),
+	// not stored, and not passed to OnResult.
+	AllTargets bool
 	// MaxHostTime is the deadline of each target's probe (SPEC
 	// --max-host-time). Default DefaultMaxHostTime. A probe that has not
 	// returned a grace period after its deadline (a tenth of MaxHostTime,
@@ -125,6 +148,10 @@ func (c Config) withDefaults() (Config, error) {
 		return c, fmt.Errorf("scan: batch size %d: want at least 1", c.BatchSize)
 	case c.FlushInterval < 0:
 		return c, fmt.Errorf("scan: flush interval %v: want a positive duration", c.FlushInterval)
+	case c.ConnectTimeout < 0:
+		return c, fmt.Errorf("scan: connect timeout %v: want a positive duration", c.ConnectTimeout)
+	case c.ConnectTimeout > 0 && c.Dialer == nil:
+		return c, fmt.Errorf("scan: a connect stage needs a dialer, which bounds its sockets")
 	}
 	if c.Dialer != nil {
 		if c.Dialer.err != nil {
@@ -155,8 +182,8 @@ func (c Config) withDefaults() (Config, error) {
 	return c, nil
 }
 
-// Stats are a scan's running totals. Open, DICOM, Exposed, Errors and
-// Retried count this run only, not an earlier run of the scan; Done, Skipped
+// Stats are a scan's running totals. Open, DICOM, Exposed, Errors,
+// Retried, Closed, Filtered and Unreachable count this run only, not an earlier run of the scan; Done, Skipped
 // and Excluded count the whole scan.
 type Stats struct {
 	Total    uint64    // targets in the shard
@@ -169,6 +196,12 @@ type Stats struct {
 	Errors   uint64    // results with status error
 	Retried  uint64    // probes repeated because the scanner's own limits spoilt them (see ErrOwnLimit)
 	Started  time.Time // when Run started
+
+	// Targets counted, not stored (without Config.AllTargets), this run:
+	// they are in Done too.
+	Closed      uint64 // connection refused
+	Filtered    uint64 // no answer before the connect timeout (or the probe's)
+	Unreachable uint64 // no route
 }
 
 // Run scans the targets of it for scan sc, probing each with p and storing
@@ -201,7 +234,7 @@ func Run(ctx context.Context, st store.Store, sc store.Scan, it *targets.Iter, p
 	if err != nil {
 		return Stats{}, err
 	}
-	e := newEngine(st, sc, it, p, cfg)
+	e := newEngine(st, sc, it.Len(), p, cfg)
 	prefix := seekCount(it, sc.Progress.Done)
 	// Targets past the checkpoint already stored: the few results the last
 	// run stored out of order. A matched entry is deleted.
@@ -215,14 +248,44 @@ func Run(ctx context.Context, st store.Store, sc store.Scan, it *targets.Iter, p
 		cfg.Logger.Info("resuming scan", "scan", sc.ID, "checkpoint", sc.Progress.Done,
 			"done", prefix, "excluded", sc.Progress.Excluded, "stored", len(skip), "total", e.total)
 	}
+	return e.execute(ctx, sc, iterSource{it}, skip, e.total-prefix)
+}
+
+// execute runs the engine over src until it is exhausted and every target is done, or ctx
+// ends or the run fails; then it marks sc finished. left bounds the workers worth starting.
+func (e *engine) execute(ctx context.Context, sc store.Scan, src source, skip map[key]struct{}, left uint64) (Stats, error) {
+	cfg := e.cfg
+	var err error
+	if cfg.ConnectTimeout > 0 {
+		if e.connector, err = discover.NewConnector(cfg.ConnectTimeout); err != nil {
+			return e.snapshot(), fmt.Errorf("scan: connect stage: %w", err)
+		}
+		defer e.connector.Close()
+		e.probes = make(chan struct{}, e.cfg.Concurrency)
+	}
 
 	runCtx, stop := context.WithCancelCause(ctx)
 	defer stop(nil)
 	jobs := make(chan *job)
-	results := make(chan *job, cfg.Concurrency)
+	results := make(chan *job, e.workers())
 
 	var workers sync.WaitGroup
-	for range min(uint64(cfg.Concurrency), e.total-prefix) {
+	start := min(uint64(e.workers()), left)
+	if e.connector != nil {
+		// Connect workers start as they are needed (see spawn): as many as the attempts in
+		// flight need, so that a scan of answering targets holds few goroutines.
+		start = min(start, uint64(e.cfg.Concurrency))
+		e.spawn = func(j *job) bool {
+			if e.started >= e.workers() {
+				return false
+			}
+			e.started++
+			workers.Go(func() { e.workFrom(runCtx, stop, j, jobs, results) })
+			return true
+		}
+	}
+	e.started = int(start)
+	for range start {
 		workers.Go(func() { e.work(runCtx, stop, jobs, results) })
 	}
 	wrote := make(chan error, 1)
@@ -230,7 +293,7 @@ func Run(ctx context.Context, st store.Store, sc store.Scan, it *targets.Iter, p
 	progressDone := make(chan struct{})
 	progress := e.report(progressDone)
 
-	exhausted := e.dispatch(runCtx, it, skip, jobs)
+	exhausted := e.dispatch(runCtx, src, skip, jobs)
 	close(jobs)
 	workers.Wait()
 	close(results)
@@ -250,8 +313,13 @@ func Run(ctx context.Context, st store.Store, sc store.Scan, it *targets.Iter, p
 		// runCtx is done.
 		return e.snapshot(), fmt.Errorf("scan: %d targets left unscanned", e.pending)
 	}
+	if e.discovery != nil {
+		if err := e.discovery(); err != nil {
+			return e.snapshot(), err // the hits stopped short: not finished, resumable
+		}
+	}
 	if sc.Finished.IsZero() {
-		if err := st.FinishScan(ctx, sc.ID, cfg.Now()); err != nil {
+		if err := e.st.FinishScan(ctx, sc.ID, cfg.Now()); err != nil {
 			return e.snapshot(), fmt.Errorf("finish scan %q: %w", sc.ID, err)
 		}
 	}

@@ -171,12 +171,12 @@ func TestRunScansEveryTargetOnce(t *testing.T) {
 		shard, shards uint64
 		cfg           scan.Config
 	}{
-		{"one target", "127.0.0.1", "104", 0, 1, scan.Config{}},
-		{"addresses x ports", "127.0.1.0/24", "104,4242,11112", 0, 1, scan.Config{Concurrency: 50, BatchSize: 7}},
-		{"shard 1 of 3", "127.0.2.0/24", "104,11112", 1, 3, scan.Config{Concurrency: 8}},
-		{"one address, many ports", "127.0.3.1", "1-300", 0, 1, scan.Config{Concurrency: 16}},
-		{"batch of one", "127.0.4.0/28", "104", 0, 1, scan.Config{Concurrency: 4, BatchSize: 1}},
-		{"empty shard", "127.0.5.1", "104,4242", 3, 4, scan.Config{}},
+		{"one target", "127.0.0.1", "104", 0, 1, scan.Config{AllTargets: true}},
+		{"addresses x ports", "127.0.1.0/24", "104,4242,11112", 0, 1, scan.Config{Concurrency: 50, BatchSize: 7, AllTargets: true}},
+		{"shard 1 of 3", "127.0.2.0/24", "104,11112", 1, 3, scan.Config{Concurrency: 8, AllTargets: true}},
+		{"one address, many ports", "127.0.3.1", "1-300", 0, 1, scan.Config{Concurrency: 16, AllTargets: true}},
+		{"batch of one", "127.0.4.0/28", "104", 0, 1, scan.Config{Concurrency: 4, BatchSize: 1, AllTargets: true}},
+		{"empty shard", "127.0.5.1", "104,4242", 3, 4, scan.Config{AllTargets: true}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -449,6 +449,7 @@ func TestRunProbeFailures(t *testing.T) {
 			start := time.Now()
 			cfg := scan.Config{
 				MaxHostTime: 200 * time.Millisecond,
+				AllTargets:  true, // a probe that honours its deadline says filtered
 				Logger:      logger,
 				OnResult: func(r probe.Result) error {
 					if r.IP == bad.Addr && r.Port == bad.Port {
@@ -553,12 +554,12 @@ func TestRunResume(t *testing.T) {
 		cancelAfter   []int64 // probes started before each interrupted run is cancelled
 		cfg           scan.Config
 	}{
-		{"early", "127.0.11.0/25", "104,4242,11112", 0, 1, []int64{3}, scan.Config{Concurrency: 16, BatchSize: 10}},
-		{"halfway", "127.0.11.0/25", "104,4242,11112", 0, 1, []int64{190}, scan.Config{Concurrency: 32, BatchSize: 25}},
-		{"near the end", "127.0.11.0/25", "104,4242,11112", 0, 1, []int64{370}, scan.Config{Concurrency: 8}},
-		{"three times", "127.0.12.0/26", "104,4242,11112,1-5", 0, 1, []int64{50, 50, 100}, scan.Config{Concurrency: 20, BatchSize: 15}},
-		{"shard 2 of 3", "127.0.13.0/24", "104,11112", 2, 3, []int64{60, 30}, scan.Config{Concurrency: 12, BatchSize: 9}},
-		{"shared addresses", "127.0.14.1-127.0.14.4", "1-60", 0, 1, []int64{40, 100}, scan.Config{Concurrency: 16, BatchSize: 6}},
+		{"early", "127.0.11.0/25", "104,4242,11112", 0, 1, []int64{3}, scan.Config{Concurrency: 16, BatchSize: 10, AllTargets: true}},
+		{"halfway", "127.0.11.0/25", "104,4242,11112", 0, 1, []int64{190}, scan.Config{Concurrency: 32, BatchSize: 25, AllTargets: true}},
+		{"near the end", "127.0.11.0/25", "104,4242,11112", 0, 1, []int64{370}, scan.Config{Concurrency: 8, AllTargets: true}},
+		{"three times", "127.0.12.0/26", "104,4242,11112,1-5", 0, 1, []int64{50, 50, 100}, scan.Config{Concurrency: 20, BatchSize: 15, AllTargets: true}},
+		{"shard 2 of 3", "127.0.13.0/24", "104,11112", 2, 3, []int64{60, 30}, scan.Config{Concurrency: 12, BatchSize: 9, AllTargets: true}},
+		{"shared addresses", "127.0.14.1-127.0.14.4", "1-60", 0, 1, []int64{40, 100}, scan.Config{Concurrency: 16, BatchSize: 6, AllTargets: true}},
 	}
 	// Over all cases: results stored past the checkpoint (which the resumed
 	// run must skip), and probes cut short (whose results it must drop).

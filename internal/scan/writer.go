@@ -38,7 +38,11 @@ func (e *engine) write(ctx, runCtx context.Context, stop context.CancelCauseFunc
 		batch = batch[:0]
 	}
 	add := func(j *job) {
-		batch = append(batch, e.result(ctx, j))
+		r, stored := e.settle(ctx, j)
+		if !stored {
+			return
+		}
+		batch = append(batch, r)
 		if len(batch) >= e.cfg.BatchSize {
 			flush()
 		}
@@ -101,9 +105,10 @@ func (e *engine) holdBack(j *job) int {
 	return v
 }
 
-// result unlinks j and returns its result, ready to store.
-func (e *engine) result(ctx context.Context, j *job) probe.Result {
-	e.unlink(j)
+// settle unlinks j and returns its result, ready to store, or counts it in
+// the tallies (a closed, filtered or unreachable target without
+// Config.AllTargets) and returns false.
+func (e *engine) settle(ctx context.Context, j *job) (probe.Result, bool) {
 	r := j.res
 	r.ScanID, r.IP, r.Port = e.scanID, j.t.Addr, j.t.Port
 	if r.Time.IsZero() {
@@ -116,24 +121,32 @@ func (e *engine) result(ctx context.Context, j *job) probe.Result {
 	if e.cfg.Logger.Enabled(ctx, slog.LevelDebug) {
 		e.cfg.Logger.Debug("target done", "target", j.t.String(), "status", r.Status, "level", r.Level())
 	}
-	return r
+	if t, ok := tallyOf(&r); ok && !e.cfg.AllTargets {
+		e.unlink(j, &t)
+		e.stats.tally(t)
+		return r, false
+	}
+	e.unlink(j, nil)
+	return r, true
 }
 
-// flush stores batch and the checkpoint in one transaction, with the count
-// of excluded targets below it, then counts the results and passes them to
-// OnResult.
+// flush stores batch and the checkpoint in one transaction, with the
+// tallies of the targets below it (excluded ones, and closed, filtered and
+// unreachable ones unless Config.AllTargets), then counts the results and
+// passes them to OnResult.
 func (e *engine) flush(ctx context.Context, batch []probe.Result) error {
 	e.mu.Lock()
-	cp, excluded := e.checkpoint()
+	cp, below := e.checkpoint()
 	e.mu.Unlock()
-	if len(batch) == 0 && cp == e.written && excluded == 0 {
+	if len(batch) == 0 && cp == e.written && len(below) == 0 {
 		return nil
 	}
-	progress := store.Progress{Done: cp, Excluded: e.excluded + excluded}
+	excluded := below.excluded()
+	progress := store.Progress{Done: cp, Excluded: e.excluded + excluded, Tallies: e.tallies.clone().merge(below)}
 	if err := e.st.PutResults(ctx, e.scanID, batch, progress); err != nil {
 		return fmt.Errorf("store %d results with checkpoint %d: %w", len(batch), cp, err)
 	}
-	e.written, e.excluded = cp, progress.Excluded
+	e.written, e.excluded, e.tallies = cp, progress.Excluded, progress.Tallies
 	e.stats.excluded.Add(excluded)
 	e.stats.done.Add(excluded)
 	for i := range batch {

@@ -49,6 +49,16 @@ func DefaultPorts() []uint16 { return []uint16{104, 11112, 4242, 2761, 2762} }
 // loopback is the only block a fleet binds in.
 var loopback = netip.MustParsePrefix("127.0.0.0/8")
 
+// benchmarking is RFC 2544's block, which a sealed test bed (../shared/tools/veth-testbed)
+// routes to a fleet behind a veth: a fleet may bind there too. Binding sends nothing.
+var benchmarking = netip.MustParsePrefix("198.18.0.0/15")
+
+// bindable reports whether p lies in a block a fleet may bind in.
+func bindable(p netip.Prefix) bool {
+	return p.Addr().Is4() && (loopback.Contains(p.Addr()) && p.Bits() >= loopback.Bits() ||
+		benchmarking.Contains(p.Addr()) && p.Bits() >= benchmarking.Bits())
+}
+
 // Limits of a Config.
 const (
 	minBits  = 12 // a CIDR of at most 2^20 addresses
@@ -57,7 +67,7 @@ const (
 
 // Errors.
 var (
-	ErrNotLoopback = errors.New("sim: address outside 127.0.0.0/8")
+	ErrNotLoopback = errors.New("sim: address outside 127.0.0.0/8 and 198.18.0.0/15")
 	ErrNoHost      = errors.New("sim: no host at that address")
 	ErrInUse       = errors.New("sim: address in use by the fleet")
 	ErrClosed      = errors.New("sim: fleet closed")
@@ -128,7 +138,7 @@ func (c Config) withDefaults() (Config, error) {
 		c.Timeout = DefaultTimeout
 	}
 	c.CIDR = c.CIDR.Masked()
-	if !c.CIDR.Addr().Is4() || !loopback.Contains(c.CIDR.Addr()) || c.CIDR.Bits() < 8 {
+	if !bindable(c.CIDR) {
 		return c, fmt.Errorf("%w: CIDR %s", ErrNotLoopback, c.CIDR)
 	}
 	size := uint64(1) << (32 - c.CIDR.Bits())
@@ -325,7 +335,7 @@ func Start(ctx context.Context, cfg Config) (*Fleet, error) {
 
 // start binds s.Addr and serves s there; f.mu must not be held.
 func (f *Fleet) start(s Spec) (Host, error) {
-	if !s.Addr.Addr().Is4() || !loopback.Contains(s.Addr.Addr()) {
+	if !bindable(netip.PrefixFrom(s.Addr.Addr(), 32)) {
 		return Host{}, fmt.Errorf("%w: %s", ErrNotLoopback, s.Addr)
 	}
 	if s.Personality < PersonalityOpen || s.Personality >= personalityEnd {
@@ -356,7 +366,7 @@ func (f *Fleet) start(s Spec) (Host, error) {
 		return Host{}, fmt.Errorf("sim: listen: %w", err)
 	}
 	ap, err := netip.ParseAddrPort(l.Addr().String())
-	if err != nil || !loopback.Contains(ap.Addr()) {
+	if err != nil || !bindable(netip.PrefixFrom(ap.Addr(), 32)) {
 		l.Close()
 		return Host{}, fmt.Errorf("%w: listener on %s", ErrNotLoopback, l.Addr())
 	}

@@ -143,6 +143,8 @@ func TestListenersLoopback(t *testing.T) {
 		{"public", Config{CIDR: netip.MustParsePrefix("192.0.2.0/24")}},
 		{"all", Config{CIDR: netip.MustParsePrefix("0.0.0.0/0")}},
 		{"wider than loopback", Config{CIDR: netip.MustParsePrefix("126.0.0.0/7")}},
+		{"wider than the benchmarking block", Config{CIDR: netip.MustParsePrefix("198.16.0.0/14")}},
+		{"next to the benchmarking block", Config{CIDR: netip.MustParsePrefix("198.20.0.0/24")}},
 		{"ipv6", Config{CIDR: netip.MustParsePrefix("::1/128")}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -378,3 +380,17 @@ func TestParseMix(t *testing.T) {
 }
 
 func newRand(seed uint64) *rand.Rand { return rand.New(rand.NewPCG(seed, 0)) }
+
+// TestBindableBenchmarking: a fleet may bind in RFC 2544's block, for a test bed behind a veth.
+func TestBindableBenchmarking(t *testing.T) {
+	for _, p := range []string{"198.18.64.0/18", "198.19.255.0/24", "198.18.0.0/15", "127.0.0.0/8"} {
+		if !bindable(netip.MustParsePrefix(p)) {
+			t.Errorf("bindable(%s) = false, want true", p)
+		}
+	}
+	for _, p := range []string{"198.16.0.0/14", "198.20.0.1/32", "10.0.0.0/8", "::1/128"} {
+		if bindable(netip.MustParsePrefix(p)) {
+			t.Errorf("bindable(%s) = true, want false", p)
+		}
+	}
+}

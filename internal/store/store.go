@@ -80,6 +80,78 @@ type Progress struct {
 	// contacted, because an exclusion added after the scan started names
 	// them (SPEC "Safety of a run"). No result is stored for them.
 	Excluded uint64
+	// Tallies counts, per port, the Done targets that have no stored
+	// result: closed, filtered and unreachable targets, which a scan counts
+	// rather than stores (SPEC "Scale and discovery", unless --all-targets),
+	// and the excluded ones (their sum over the ports is Excluded). Like
+	// Done, it is the whole scan's, written with the results it goes with:
+	// PutResults replaces the stored tallies with it. Nil: no such target.
+	Tallies map[uint16]Tally
+}
+
+// Tally counts one port's targets that were probed, or left alone, and got
+// no stored result (Progress.Tallies).
+type Tally struct {
+	Closed      uint64 // connection refused
+	Filtered    uint64 // no answer before the connect timeout
+	Unreachable uint64 // no route: ICMP unreachable, or none locally
+	Excluded    uint64 // never contacted: excluded after the scan started
+}
+
+// Add adds u to t.
+func (t *Tally) Add(u Tally) {
+	t.Closed += u.Closed
+	t.Filtered += u.Filtered
+	t.Unreachable += u.Unreachable
+	t.Excluded += u.Excluded
+}
+
+// Probed returns how many of the tallied targets were contacted: all but
+// the excluded ones.
+func (t Tally) Probed() uint64 { return t.Closed + t.Filtered + t.Unreachable }
+
+// Total returns the tallies of every port added up.
+func (p Progress) Total() Tally {
+	var sum Tally
+	for _, t := range p.Tallies {
+		sum.Add(t)
+	}
+	return sum
+}
+
+// Equal reports whether p and q are the same checkpoint (Progress holds a
+// map, so == does not compare it). A nil and an empty Tallies are equal,
+// and so are a port's zero tally and no entry for it.
+func (p Progress) Equal(q Progress) bool {
+	if p.Done != q.Done || p.Excluded != q.Excluded {
+		return false
+	}
+	for port, t := range p.Tallies {
+		if q.Tallies[port] != t {
+			return false
+		}
+	}
+	for port, t := range q.Tallies {
+		if p.Tallies[port] != t {
+			return false
+		}
+	}
+	return true
+}
+
+// Clone returns p with a copy of its Tallies, so that the copy shares no
+// map with p.
+func (p Progress) Clone() Progress {
+	if p.Tallies != nil {
+		m := make(map[uint16]Tally, len(p.Tallies))
+		for port, t := range p.Tallies {
+			if t != (Tally{}) {
+				m[port] = t
+			}
+		}
+		p.Tallies = m
+	}
+	return p
 }
 
 // ErrLeased is returned when another live process holds a scan's lease.
@@ -103,6 +175,27 @@ type Summary struct {
 	Exposed  uint64 // results exposed at level query or above
 	Errors   uint64 // results with status error
 	Excluded uint64 // targets never contacted: excluded after the scan started
+
+	// Counted, not stored (Progress.Tallies, every port together): the
+	// targets that did not answer. A scan run with --all-targets stores
+	// them as results instead.
+	Closed      uint64 // connection refused
+	Filtered    uint64 // no answer before the connect timeout
+	Unreachable uint64 // no route
+}
+
+// Probed returns how many targets the scan contacted: the stored results
+// and the tallied closed, filtered and unreachable targets ("targets
+// probed" in reports). Excluded targets were not contacted.
+func (s Summary) Probed() uint64 { return s.Results + s.Closed + s.Filtered + s.Unreachable }
+
+// AddTallies counts a checkpoint's tallies into the summary: Closed,
+// Filtered and Unreachable (Excluded is p.Excluded, set apart).
+func (s *Summary) AddTallies(p Progress) {
+	t := p.Total()
+	s.Closed += t.Closed
+	s.Filtered += t.Filtered
+	s.Unreachable += t.Unreachable
 }
 
 // Reader is the reading half of a store: what report, diff, scans and serve need, and all that
@@ -110,7 +203,8 @@ type Summary struct {
 // must provide. Methods are safe for concurrent use. Times are returned in UTC; empty Targets,
 // Settings and Exclusions read back as nil.
 type Reader interface {
-	// Scan returns the scan with the given ID, or ErrNotFound.
+	// Scan returns the scan with the given ID, or ErrNotFound. Its
+	// Progress holds the tallies of its last checkpoint.
 	Scan(ctx context.Context, id string) (Scan, error)
 	// LatestScan returns the most recently started scan, or ErrNotFound
 	// when there is none.
@@ -131,8 +225,9 @@ type Reader interface {
 	Results(ctx context.Context, scanID string, fn func(probe.Result) error) error
 
 	// Summary returns the whole scan's totals over every stored result,
-	// whatever run stored it, and Excluded from its last checkpoint. It
-	// returns ErrNotFound for an unknown scan.
+	// whatever run stored it, and Excluded and the tallies (Closed,
+	// Filtered, Unreachable) from its last checkpoint. It returns
+	// ErrNotFound for an unknown scan.
 	Summary(ctx context.Context, id string) (Summary, error)
 	// Systems returns the figures per system of the results of the given
 	// scans taken together (the shards of one group: a system's ports may
@@ -157,7 +252,8 @@ type Store interface {
 	// FinishScan records the end time of a scan, or returns ErrNotFound.
 	FinishScan(ctx context.Context, id string, end time.Time) error
 
-	// PutResults stores rs and the scan's progress checkpoint in one
+	// PutResults stores rs and the scan's progress checkpoint, its
+	// tallies included (they replace the stored ones), in one
 	// transaction: all of it or none. Each result is sanitized
 	// (probe.Result.Sanitize) on a copy; rs is not modified. A result
 	// whose ScanID is empty gets scanID; another ScanID is an error.

@@ -137,6 +137,7 @@ func orNil(s []string) []string {
 // clone copies a scan's slices and map, so that no caller shares them with the database.
 func clone(sc store.Scan) store.Scan {
 	sc.Targets, sc.Exclusions, sc.Settings = slices.Clone(sc.Targets), slices.Clone(sc.Exclusions), maps.Clone(sc.Settings)
+	sc.Progress = sc.Progress.Clone()
 	return sc
 }
 
@@ -219,7 +220,7 @@ func (s *Store) PutResults(ctx context.Context, scanID string, rs []probe.Result
 		for _, k := range keys {
 			sc.results[k] = recs[k]
 		}
-		sc.sc.Progress = p
+		sc.sc.Progress = p.Clone()
 		return nil
 	})
 	if errors.Is(err, store.ErrNotFound) {
@@ -298,6 +299,7 @@ func (s *Store) Summary(ctx context.Context, id string) (store.Summary, error) {
 		return store.Summary{}, fmt.Errorf("summary of %w", err)
 	}
 	sum.Excluded = sc.Progress.Excluded
+	sum.AddTallies(sc.Progress)
 	return sum, nil
 }
 

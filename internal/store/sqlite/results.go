@@ -69,6 +69,9 @@ func (s *Store) PutResults(ctx context.Context, scanID string, rs []probe.Result
 	if err != nil {
 		return fmt.Errorf("store: put results of scan %q: %w", scanID, err)
 	}
+	if err := writeTallies(ctx, tx, seq, p); err != nil {
+		return fmt.Errorf("store: put results of scan %q: tallies: %w", scanID, err)
+	}
 	if len(rows) > 0 {
 		stmt, err := tx.PrepareContext(ctx, `INSERT INTO results
 			(scan_seq, ip, port, status, level, association, honeypot, retrieve, studies, instances, record)
@@ -194,11 +197,17 @@ func (s *Store) Summary(ctx context.Context, id string) (store.Summary, error) {
 		FROM scans sc LEFT JOIN results r ON r.scan_seq = sc.seq
 		WHERE sc.id = ? GROUP BY sc.seq`
 	var sum [6]int64
+	var tally store.Tally
 	err := s.read(true, func(db *sql.DB) error {
-		return db.QueryRowContext(ctx, query,
+		err := db.QueryRowContext(ctx, query,
 			probe.StatusOpen.String(), probe.AssociationNone.String(),
 			probe.LevelQuery.String(), probe.LevelRetrieve.String(), probe.StatusError.String(), id,
 		).Scan(&sum[0], &sum[1], &sum[2], &sum[3], &sum[4], &sum[5])
+		if err != nil {
+			return err
+		}
+		tally, err = s.sumTallies(ctx, db, id)
+		return err
 	})
 	if errors.Is(err, sql.ErrNoRows) {
 		return store.Summary{}, fmt.Errorf("summary of scan %q: %w", id, store.ErrNotFound)
@@ -209,6 +218,7 @@ func (s *Store) Summary(ctx context.Context, id string) (store.Summary, error) {
 	return store.Summary{
 		Excluded: uint64(sum[0]), Results: uint64(sum[1]), Open: uint64(sum[2]),
 		DICOM: uint64(sum[3]), Exposed: uint64(sum[4]), Errors: uint64(sum[5]),
+		Closed: tally.Closed, Filtered: tally.Filtered, Unreachable: tally.Unreachable,
 	}, nil
 }
 

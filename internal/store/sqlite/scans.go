@@ -12,7 +12,8 @@ import (
 	"github.com/pacswatch/pacswatch/internal/store"
 )
 
-// scanColumns are the columns scanScan reads, as of schema version 2.
+// scanColumns are the columns scanScan reads, as of schema version 2, but
+// for the tallies (talliesColumn).
 const scanColumns = `id, name, started, finished, targets, settings, total, seed, shard, done,
 	excluded, space_digest, exclusions`
 
@@ -24,9 +25,9 @@ const scanColumnsV1 = `id, name, started, finished, targets, settings, total, se
 // scanColumns returns the columns scanScan reads in s's schema.
 func (s *Store) scanColumns() string {
 	if s.version < 2 {
-		return scanColumnsV1
+		return scanColumnsV1 + `, ` + s.talliesColumn()
 	}
-	return scanColumns
+	return scanColumns + `, ` + s.talliesColumn()
 }
 
 // CreateScan implements store.Store.
@@ -200,11 +201,12 @@ func scanScan(r interface{ Scan(...any) error }) (store.Scan, error) {
 		finished          sql.NullString
 		targets, settings []byte
 		exclusions        []byte
+		tallies           []byte
 		total, seed, done int64
 		excluded          int64
 	)
 	if err := r.Scan(&sc.ID, &sc.Name, &started, &finished, &targets, &settings, &total, &seed, &sc.Shard, &done,
-		&excluded, &sc.SpaceDigest, &exclusions); err != nil {
+		&excluded, &sc.SpaceDigest, &exclusions, &tallies); err != nil {
 		return store.Scan{}, err
 	}
 	var err error
@@ -236,6 +238,9 @@ func scanScan(r interface{ Scan(...any) error }) (store.Scan, error) {
 	}
 	sc.Total, sc.Seed = uint64(total), uint64(seed)
 	sc.Progress = store.Progress{Done: uint64(done), Excluded: uint64(excluded)}
+	if sc.Progress.Tallies, err = parseTallies(tallies); err != nil {
+		return store.Scan{}, fmt.Errorf("%w: scan %q tallies: %v", store.ErrCorrupt, sc.ID, err)
+	}
 	return sc, nil
 }
 

@@ -96,10 +96,10 @@ func testExcluded(t *testing.T, open func(t *testing.T) store.Store) {
 	if err := s.PutResults(ctx, sc.ID, rs, want); err != nil {
 		t.Fatalf("PutResults: %v", err)
 	}
-	if got := progress(sc.ID); got != want {
+	if got := progress(sc.ID); !got.Equal(want) {
 		t.Errorf("Progress = %+v, want %+v", got, want)
 	}
-	if got := progress(other.ID); got != (store.Progress{}) {
+	if got := progress(other.ID); !got.Equal(store.Progress{}) {
 		t.Errorf("other scan's Progress = %+v, want zero", got)
 	}
 	if sum, err := s.Summary(ctx, sc.ID); err != nil || sum.Excluded != want.Excluded {
@@ -112,7 +112,7 @@ func testExcluded(t *testing.T, open func(t *testing.T) store.Store) {
 	if err := s.PutResults(ctx, sc.ID, []probe.Result{bad}, store.Progress{Done: 9, Excluded: 6}); err == nil {
 		t.Error("PutResults of a result without status = nil error")
 	}
-	if got := progress(sc.ID); got != want {
+	if got := progress(sc.ID); !got.Equal(want) {
 		t.Errorf("after a failed PutResults, Progress = %+v, want %+v", got, want)
 	}
 
@@ -121,7 +121,7 @@ func testExcluded(t *testing.T, open func(t *testing.T) store.Store) {
 	if err := s.PutResults(ctx, sc.ID, nil, want); err != nil {
 		t.Fatalf("PutResults(nil): %v", err)
 	}
-	if got := progress(sc.ID); got != want {
+	if got := progress(sc.ID); !got.Equal(want) {
 		t.Errorf("after an empty batch, Progress = %+v, want %+v", got, want)
 	}
 }

@@ -46,6 +46,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"Concurrent", testConcurrent},
 		{"SpaceFields", testSpaceFields},
 		{"Excluded", testExcluded},
+		{"Tallies", testTallies},
 		{"Lease", testLease},
 		{"LeaseNotFound", testLeaseNotFound},
 		{"LeaseRace", testLeaseRace},
