@@ -108,7 +108,7 @@ func TestWebHostPort(t *testing.T) {
 	go srv.Serve(l)
 	t.Cleanup(func() { srv.Close() })
 	web := l.Addr().(*net.TCPAddr).Port
-	stdout, stderr, code := pacswatch(t, "", "scan", "127.0.0.1:9", "--web", "--web-ports", fmt.Sprint(web),
+	stdout, stderr, code := pacswatch(t, "", "scan", "127.0.0.1:9", "--web", "--web-ports", fmt.Sprint(web), "--all-targets",
 		"--db", filepath.Join(t.TempDir(), "p.db"), "-o", "-", "-q", "--timeout", "2s")
 	if code > 1 {
 		t.Fatalf("exit %d: %s", code, stderr)

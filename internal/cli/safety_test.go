@@ -426,7 +426,7 @@ func TestShardRerunContinues(t *testing.T) {
 	ns := newNetns(t)
 	dir := t.TempDir()
 	db := filepath.Join(dir, "p.db")
-	args := []string{"127.11.0.0/24", "-p", "9", "--shard", "1/2", "--seed", "4", "--name", "run"}
+	args := []string{"127.11.0.0/24", "-p", "9", "--shard", "1/2", "--seed", "4", "--name", "run", "--all-targets"}
 	first := interrupt(t, ns, dir, db, append(args, "--rate", "50")...)
 	_, stderr, code := ns.run(t, dir, append([]string{"scan", "--db", db, "-q"}, args...)...)
 	if code != 0 || !strings.Contains(stderr, "scan "+first.ID+": shard 1/2 of this run did not finish: continuing it") {
