@@ -38,14 +38,14 @@ func runScans(ctx context.Context, e *env, db string) error {
 		return err
 	}
 	w := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(w, "ID\tNAME\tSHARD\tSTATE\tSTARTED\tTARGETS\tDONE\tOPEN\tEXPOSED\tERRORS")
+	fmt.Fprintln(w, "ID\tNAME\tSHARD\tSTATE\tSTARTED\tTARGETS\tPROBED\tOPEN\tEXPOSED\tERRORS")
 	for _, sc := range scans {
 		sum, err := st.Summary(ctx, sc.ID)
 		if err != nil {
 			return err
 		}
 		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", cleanCell(sc.ID), cleanCell(sc.Name), orDash(sc.Shard), state(sc),
-			sc.Started.UTC().Format(time.DateTime), thousands(sc.Total), thousands(sc.Progress.Done),
+			sc.Started.UTC().Format(time.DateTime), thousands(sc.Total), thousands(sum.Probed()),
 			thousands(sum.Open), thousands(sum.Exposed), thousands(sum.Errors))
 	}
 	return w.Flush()

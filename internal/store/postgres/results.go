@@ -100,8 +100,8 @@ func (s *Store) PutResults(ctx context.Context, scanID string, rs []probe.Result
 	}
 	defer tx.Rollback(ctx)
 	var seq int64
-	err = tx.QueryRow(ctx, `UPDATE scans SET done = $1, excluded = $2 WHERE id = $3 RETURNING seq`,
-		int64(p.Done), int64(p.Excluded), scanID).Scan(&seq)
+	err = tx.QueryRow(ctx, `UPDATE scans SET done = $1, excluded = $2, tallies = $3 WHERE id = $4 RETURNING seq`,
+		int64(p.Done), int64(p.Excluded), encodeTallies(p.Tallies), scanID).Scan(&seq)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return fmt.Errorf("put results of scan %q: %w", scanID, store.ErrNotFound)
 	}
@@ -245,26 +245,33 @@ func (s *Store) readError(op string, err error) error {
 // Summary implements store.Reader from the results_level index.
 func (s *Store) Summary(ctx context.Context, id string) (store.Summary, error) {
 	var sum [6]int64
-	err := s.pool.QueryRow(ctx, `SELECT sc.excluded, count(r.scan_seq),
+	var tallies string
+	err := s.pool.QueryRow(ctx, `SELECT sc.excluded, sc.tallies, count(r.scan_seq),
 		count(*) FILTER (WHERE r.status = $1),
 		count(*) FILTER (WHERE r.association <> $2),
 		count(*) FILTER (WHERE r.level IN ($3, $4)),
 		count(*) FILTER (WHERE r.status = $5)
 		FROM scans sc LEFT JOIN results r ON r.scan_seq = sc.seq
-		WHERE sc.id = $6 GROUP BY sc.seq`,
+		WHERE sc.id = $6 GROUP BY sc.seq, sc.tallies`,
 		probe.StatusOpen.String(), probe.AssociationNone.String(),
 		probe.LevelQuery.String(), probe.LevelRetrieve.String(), probe.StatusError.String(), id,
-	).Scan(&sum[0], &sum[1], &sum[2], &sum[3], &sum[4], &sum[5])
+	).Scan(&sum[0], &tallies, &sum[1], &sum[2], &sum[3], &sum[4], &sum[5])
 	if errors.Is(err, pgx.ErrNoRows) {
 		return store.Summary{}, fmt.Errorf("summary of scan %q: %w", id, store.ErrNotFound)
 	}
 	if err != nil {
 		return store.Summary{}, s.wrap(fmt.Sprintf("summary of scan %q", id), err)
 	}
-	return store.Summary{
+	t, err := decodeTallies(tallies)
+	if err != nil {
+		return store.Summary{}, fmt.Errorf("%w: scan %q tallies: %v", store.ErrCorrupt, id, err)
+	}
+	sum2 := store.Summary{
 		Excluded: uint64(sum[0]), Results: uint64(sum[1]), Open: uint64(sum[2]),
 		DICOM: uint64(sum[3]), Exposed: uint64(sum[4]), Errors: uint64(sum[5]),
-	}, nil
+	}
+	sum2.AddTallies(store.Progress{Tallies: t})
+	return sum2, nil
 }
 
 // Secret implements store.Store. A store opened read-only returns its secret, but cannot make

@@ -15,7 +15,7 @@ import (
 
 // scanColumns are the columns scanScan reads.
 const scanColumns = `id, name, started, finished, targets, settings, total, seed, shard, done,
-	excluded, space_digest, exclusions`
+	excluded, space_digest, exclusions, tallies`
 
 // CreateScan implements store.Store. Shard processes that start at once each create their own
 // scan: numbers come from a sequence, and an assigned ID skips the IDs callers chose.
@@ -153,10 +153,11 @@ func scanScan(r pgx.Row) (store.Scan, error) {
 		started                       string
 		finished                      *string
 		targets, settings, exclusions string
+		tallies                       string
 		total, seed, done, excluded   int64
 	)
 	if err := r.Scan(&sc.ID, &sc.Name, &started, &finished, &targets, &settings, &total, &seed, &sc.Shard, &done,
-		&excluded, &sc.SpaceDigest, &exclusions); err != nil {
+		&excluded, &sc.SpaceDigest, &exclusions, &tallies); err != nil {
 		return store.Scan{}, err
 	}
 	var err error
@@ -187,6 +188,9 @@ func scanScan(r pgx.Row) (store.Scan, error) {
 	}
 	sc.Total, sc.Seed = uint64(total), uint64(seed)
 	sc.Progress = store.Progress{Done: uint64(done), Excluded: uint64(excluded)}
+	if sc.Progress.Tallies, err = decodeTallies(tallies); err != nil {
+		return store.Scan{}, fmt.Errorf("%w: scan %q tallies: %v", store.ErrCorrupt, sc.ID, err)
+	}
 	return sc, nil
 }
 
