@@ -45,9 +45,9 @@ const ProgressInterval = 200 * time.Millisecond
 
 // Result.Error texts of the error results the engine makes itself.
 const (
-	TextOverrun  = "max host time exceeded"                   // the probe ignored its deadline
-	TextPanic    = "internal error: probe panicked"           // the panic value is logged, not stored
-	TextNoStatus = "internal error: probe returned no status" // the probe returned a zero Status
+	TextOverrun  = probe.TextOverrun  // the probe ignored its deadline
+	TextPanic    = probe.TextPanic    // the panic value is logged, not stored
+	TextNoStatus = probe.TextNoStatus // the probe returned a zero Status
 	// TextUnreachable is the Error of a filtered result whose connection found no route
 	// (probe.Classify's word): such a target is tallied as unreachable.
 	TextUnreachable = "unreachable"
