@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/pacswatch/pacswatch/internal/geo"
+	"github.com/pacswatch/pacswatch/internal/history"
 	"github.com/pacswatch/pacswatch/internal/report"
 	"github.com/pacswatch/pacswatch/internal/store"
 )
@@ -87,7 +88,7 @@ func alertID(run string, ip netip.Addr, k Kind) string {
 // fix. A system the new run stored nothing for counts as fixed when both runs walked the same
 // target space (it was probed and found closed or filtered), and is left alone otherwise.
 func Changes(ctx context.Context, st store.Reader, prev, cur store.Group, g *geo.DB, growth float64) ([]Alert, error) {
-	same := SameSpace(prev, cur)
+	same := history.SameSpace(prev, cur)
 	var out []Alert
 	_, err := report.Diff(ctx, st, prev.ID(), cur.ID(), report.Options{Geo: g, Groups: []report.Grouping{}}, func(c report.Change) error {
 		a := Alert{IP: c.IP, Run: cur.ID(), Previous: prev.ID(), Old: c.Old, New: c.New, Country: c.Country, Region: c.Region}
@@ -132,7 +133,7 @@ func Changes(ctx context.Context, st store.Reader, prev, cur store.Group, g *geo
 
 // episodeOf fills a fix's or a growth's exposure times from the system's history.
 func episodeOf(ctx context.Context, st store.Reader, a *Alert, cur store.Group) error {
-	h, err := HostHistory(ctx, st, a.IP)
+	h, err := history.HostHistory(ctx, st, a.IP)
 	if err != nil {
 		return err
 	}

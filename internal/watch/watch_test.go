@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pacswatch/pacswatch/internal/history"
 	"github.com/pacswatch/pacswatch/internal/probe"
 	"github.com/pacswatch/pacswatch/internal/store"
 	"github.com/pacswatch/pacswatch/internal/store/memstore"
@@ -268,7 +269,7 @@ func TestHostHistoryEpisodes(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	h, err := watch.HostHistory(ctx, st, netip.MustParseAddr("10.0.0.9"))
+	h, err := history.HostHistory(ctx, st, netip.MustParseAddr("10.0.0.9"))
 	if err != nil {
 		t.Fatal(err)
 	}

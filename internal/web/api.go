@@ -12,9 +12,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/pacswatch/pacswatch/internal/history"
 	"github.com/pacswatch/pacswatch/internal/report"
 	"github.com/pacswatch/pacswatch/internal/store"
-	"github.com/pacswatch/pacswatch/internal/watch"
 )
 
 // apiWait bounds how long an API request waits for a run's report or index.
@@ -141,7 +141,7 @@ func (s *Server) apiHost(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusBadRequest, apiError{"not an IP address"})
 		return
 	}
-	h, err := watch.HostHistory(r.Context(), s.cfg.Store, ip)
+	h, err := history.HostHistory(r.Context(), s.cfg.Store, ip)
 	if err != nil {
 		s.apiFail(w, r, err)
 		return

@@ -8,7 +8,7 @@
 // run's report (the world map and the tables per country, as `pacswatch report` builds them:
 // report.Build), a country's regions, the systems of a place, what changed since the compared run
 // (watch.Changes: what a watch alerts on), and one system's history across every run (first seen
-// exposed, fixed, time to fix: watch.HostHistory).
+// exposed, fixed, time to fix: history.HostHistory).
 //
 // A store of a million results is never loaded whole. A run's report streams its results once
 // and is kept (finished runs do not change; an unfinished run's report is rebuilt when older

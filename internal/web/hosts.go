@@ -7,10 +7,10 @@ import (
 	"strings"
 
 	"github.com/pacswatch/pacswatch/internal/geo"
+	"github.com/pacswatch/pacswatch/internal/history"
 	"github.com/pacswatch/pacswatch/internal/probe"
 	"github.com/pacswatch/pacswatch/internal/report"
 	"github.com/pacswatch/pacswatch/internal/store"
-	"github.com/pacswatch/pacswatch/internal/watch"
 )
 
 // maxIndexed caps the systems a host index holds (about 40 bytes each); beyond it a place's
@@ -41,7 +41,7 @@ func buildIndex(ctx context.Context, st store.Reader, run store.Group, g *geo.DB
 			return
 		}
 		ip := cur[0].IP
-		s := watch.StateOf(cur)
+		s := history.StateOf(cur)
 		cur = cur[:0]
 		if !s.Found() {
 			return
@@ -148,9 +148,9 @@ func (x *hostIndex) count(p place) int {
 
 // HostRow is one system of a list: its state in the run.
 type HostRow struct {
-	IP     netip.Addr  `json:"ip"`
-	Region string      `json:"region,omitempty"` // the region key, with a location database
-	State  watch.State `json:"state"`
+	IP     netip.Addr    `json:"ip"`
+	Region string        `json:"region,omitempty"` // the region key, with a location database
+	State  history.State `json:"state"`
 }
 
 // rows reads the state of each address in the run: one look-up per address and shard.
@@ -167,7 +167,7 @@ func rows(ctx context.Context, st store.Reader, run store.Group, g *geo.DB, ips 
 			}
 		}
 		slices.SortStableFunc(rs, func(a, b probe.Result) int { return int(a.Port) - int(b.Port) })
-		row := HostRow{IP: ip, State: watch.StateOf(rs)}
+		row := HostRow{IP: ip, State: history.StateOf(rs)}
 		if g != nil {
 			row.Region = regionKey(g, ip)
 		}

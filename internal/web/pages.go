@@ -16,9 +16,9 @@ import (
 	"sync"
 	"time"
 
+	"github.com/pacswatch/pacswatch/internal/history"
 	"github.com/pacswatch/pacswatch/internal/report"
 	"github.com/pacswatch/pacswatch/internal/store"
-	"github.com/pacswatch/pacswatch/internal/watch"
 )
 
 var (
@@ -340,14 +340,14 @@ func (s *Server) pageHost(w http.ResponseWriter, r *http.Request) {
 		s.badRequest(w, "not an IP address")
 		return
 	}
-	h, err := watch.HostHistory(r.Context(), s.cfg.Store, ip)
+	h, err := history.HostHistory(r.Context(), s.cfg.Store, ip)
 	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
 	s.render(w, http.StatusOK, "host", struct {
 		frame
-		History *watch.History
+		History *history.History
 	}{frame{Title: "System " + ip.String(), Crumbs: []crumb{{hostURL(ip), ip.String()}}}, h})
 }
 

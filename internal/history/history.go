@@ -1,4 +1,8 @@
-package watch
+// Package history is a system's time series across runs (SPEC "serve and watch": per system,
+// first seen exposed, last seen, fixed at, time to fix), derived from the store's scans rather
+// than kept apart: what one address showed in each run (State, counted as report counts it), and
+// its episodes of exposure. serve's host page, watch's alerts and report's fixed systems read it.
+package history
 
 import (
 	"context"
