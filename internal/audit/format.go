@@ -51,7 +51,7 @@ func (r *Report) Write(w io.Writer, f Format) error {
 // textWidth is the width text output wraps at.
 const textWidth = 78
 
-// byStatus returns the findings with status st, worst first (then in checklist order).
+// byStatus returns the findings with status st in checklist order; failed ones worst first.
 func (r *Report) byStatus(st Status) []Finding {
 	var out []Finding
 	for _, f := range r.Checks {
@@ -59,7 +59,9 @@ func (r *Report) byStatus(st Status) []Finding {
 			out = append(out, f)
 		}
 	}
-	slices.SortStableFunc(out, func(a, b Finding) int { return a.Severity.rank() - b.Severity.rank() })
+	if st == Fail {
+		slices.SortStableFunc(out, func(a, b Finding) int { return a.Severity.rank() - b.Severity.rank() })
+	}
 	return out
 }
 
@@ -73,11 +75,15 @@ func (r *Report) writeText(w *bufio.Writer) {
 	default:
 		fmt.Fprintf(w, "pacswatch audit of %s: %d of %d checks failed\n", r.Target, r.Summary.Fail, total)
 	}
-	name := r.Product.Name
-	if r.Product.Version != "" {
-		name += " " + r.Product.Version
+	switch name := r.Product.Name; {
+	case r.Product.Key == ProductGeneric && r.Product.Basis == basisNothing:
+		fmt.Fprintf(w, "product: not recognised (remediation is generic; --product names it)\n")
+	default:
+		if r.Product.Version != "" {
+			name += " " + r.Product.Version
+		}
+		fmt.Fprintf(w, "product: %s (named by %s)\n", name, r.Product.Basis)
 	}
-	fmt.Fprintf(w, "product: %s (named by %s)\n", name, r.Product.Basis)
 	fmt.Fprintf(w, "time: %s\n", r.Time.Format("2006-01-02 15:04:05 UTC"))
 
 	failed := r.byStatus(Fail)

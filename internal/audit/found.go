@@ -28,6 +28,9 @@ var productNames = map[string]string{
 	ProductGeneric:     "an unrecognised product",
 }
 
+// basisNothing is Product.Basis when nothing named the product.
+const basisNothing = "nothing"
+
 // keyOf returns the product key of a product name as the probes spell it (web front ends,
 // DICOM implementations, the AE dictionary), or "".
 func keyOf(product string) string {
@@ -100,7 +103,7 @@ func recognise(f *facts) Product {
 	}
 	d := f.d
 	if d == nil {
-		return Product{Key: ProductGeneric, Name: productNames[ProductGeneric], Basis: "nothing"}
+		return Product{Key: ProductGeneric, Name: productNames[ProductGeneric], Basis: basisNothing}
 	}
 	if f.calledOK {
 		if k := keyOf(f.vendorOf(d.CalledAE)); k != "" && k != ProductDcmqrscp {
@@ -115,7 +118,7 @@ func recognise(f *facts) Product {
 	default:
 		return Product{Key: k, Name: productNames[k], Version: version(k), Basis: "DICOM implementation " + d.Product}
 	}
-	return Product{Key: ProductGeneric, Name: productNames[ProductGeneric], Basis: "nothing"}
+	return Product{Key: ProductGeneric, Name: productNames[ProductGeneric], Basis: basisNothing}
 }
 
 // frontEnds returns the PACS web front ends the record holds (those a product was found for).
