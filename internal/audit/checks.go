@@ -164,10 +164,10 @@ func calledAE(f *facts) (Status, string) {
 		return Pass, f.refusedUs()
 	case d.AECheck == probe.AECheckNone:
 		return Fail, fmt.Sprintf("accepted the called AE title %s, which names no archive: any title is accepted", dicomprobe.GenericAE)
-	case d.AECheck == probe.AECheckCalled:
+	case d.AECheck == probe.AECheckCalled || d.CalledAE != "" && d.CalledAE != dicomprobe.GenericAE:
+		// The probe tries another called AE title only after GenericAE was refused as
+		// called-AE-title-not-recognized.
 		return Pass, fmt.Sprintf("refused the called AE title %s (called-AE-title-not-recognized)", dicomprobe.GenericAE)
-	case d.AECheck == probe.AECheckCalling && f.accepted:
-		return Pass, fmt.Sprintf("refused the called AE title %s; accepted %s", dicomprobe.GenericAE, d.CalledAE)
 	}
 	return Skip, "not determined: the archive refused us before judging the called AE title (" + f.refusedUs() + ")"
 }

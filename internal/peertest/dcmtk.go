@@ -58,7 +58,7 @@ func StartDcmqrscp(t testing.TB, aes []QRAE, hosts []QRHost) *Dcmqrscp {
 		t.Fatal(err)
 	}
 	// -dhl: no reverse lookup, else 127.0.0.1 host entries never match (peers.md).
-	q.run = restartable{dir: dir, config: path, argv: []string{bin, "-dhl", "-c", path}, ports: []int{q.Port}}
+	q.run = restartable{dir: dir, config: path, argv: []string{bin, "-dhl", "-c", path}, ports: []int{q.Port}, ready: dcmqrscpReady(q.Port)}
 	q.run.start(t)
 	return q
 }
