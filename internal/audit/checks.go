@@ -275,8 +275,8 @@ func retrieve(f *facts) (Status, string) {
 		return Fail, fmt.Sprintf("retrieval accepted for %s (C-MOVE %s, C-GET %s); tested without moving an image", d.CallingAE, yesNo(d.Services.Move), yesNo(d.Services.Get))
 	case e != nil && e.Retrieve == probe.RetrieveRefused:
 		return Pass, "C-GET and C-MOVE refused"
-	case f.accepted && e != nil && e.Level >= probe.LevelQuery:
-		return Skip, "not determined: retrieval was not tested"
+	case f.accepted && e != nil && (e.Level >= probe.LevelQuery || d.Services.FindStudy || d.Services.FindPatient):
+		return Skip, "not tested: the query found no study to test retrieval with"
 	case f.accepted:
 		return Pass, "no study could be queried, so none could be asked for"
 	}

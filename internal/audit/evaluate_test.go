@@ -130,6 +130,19 @@ func TestEvaluateCases(t *testing.T) {
 			}
 		}
 	})
+	t.Run("an empty archive: retrieval not tested", func(t *testing.T) {
+		in := fixtures()["dcmqrscp-any"]
+		e := *in.Record.Exposure
+		e.Level, e.Studies, e.Instances, e.Modalities, e.Retrieve = probe.LevelEcho, 0, 0, nil, probe.RetrieveUntested
+		in.Record.Exposure = &e
+		rep := Evaluate(in)
+		if f, _ := rep.Finding(CheckRetrieve); f.Status != Skip {
+			t.Errorf("retrieve = %s (%s), want skip", f.Status, f.Evidence)
+		}
+		if f, _ := rep.Finding(CheckQuery); f.Status != Fail || !strings.Contains(f.Evidence, "empty") {
+			t.Errorf("query = %s (%s), want fail: the index is open", f.Status, f.Evidence)
+		}
+	})
 	t.Run("--product overrides", func(t *testing.T) {
 		in := fixtures()["honeypot-old-tls"]
 		in.Product = ProductConquest

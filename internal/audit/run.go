@@ -22,7 +22,7 @@ import (
 // Config configures Run. The zero value of each field has the documented default.
 type Config struct {
 	// Target is the system: HOST or HOST:PORT. Without a port, the SPEC's default DICOM ports
-	// (targets.DefaultPorts) are tried in order and the first that speaks DICOM is audited.
+	// (104, 11112, 4242, 2761, 2762) are tried in order and the first that speaks DICOM is audited.
 	Target string
 	// Web lists the system's web front ends as URLs (http or https, host and port; no path).
 	Web []string
@@ -110,13 +110,13 @@ func resolveOne(ctx context.Context, spec string, ports []uint16, resolve func(c
 	return out, nil
 }
 
+// auditPorts are the ports tried when the target names none: the SPEC's default DICOM ports
+// (targets.DefaultPorts), in its order.
+var auditPorts = []uint16{104, 11112, 4242, 2761, 2762}
+
 // dicomTargets returns the host:port pairs to try, in order, and the host name the user gave.
 func dicomTargets(ctx context.Context, cfg Config) ([]targets.Target, string, error) {
-	ports, err := targets.ParsePorts(targets.DefaultPorts)
-	if err != nil {
-		return nil, "", err
-	}
-	ts, err := resolveOne(ctx, cfg.Target, ports, cfg.Resolve)
+	ts, err := resolveOne(ctx, cfg.Target, auditPorts, cfg.Resolve)
 	if err != nil {
 		return nil, "", errors.New(strings.TrimPrefix(err.Error(), "targets: "))
 	}
