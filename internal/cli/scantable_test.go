@@ -24,7 +24,7 @@ func TestScanTable(t *testing.T) {
 	var rs []probe.Result
 	for i := range 30 {
 		r := probe.Result{IP: netip.AddrFrom4([4]byte{127, 0, 0, byte(i + 1)}), Port: 4242, Status: probe.StatusOpen,
-			DICOM: &probe.DICOM{Association: probe.AssociationAccepted, Product: "DCMTK 3.6.7", AECheck: probe.AECheckNone},
+			DICOM:    &probe.DICOM{Association: probe.AssociationAccepted, Product: "DCMTK 3.6.7", AECheck: probe.AECheckNone},
 			Exposure: &probe.Exposure{Level: probe.LevelQuery, Studies: int64(i * 1000), Instances: int64(i * 5000), Retrieve: probe.RetrieveRefused}}
 		rs = append(rs, r)
 	}
