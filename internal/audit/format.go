@@ -98,7 +98,9 @@ func (r *Report) writeText(w *bufio.Writer) {
 		}
 		if p := r.OrthancPatch(); p != nil && countOrthanc(failed) > 1 {
 			fmt.Fprintf(w, "\n  All the Orthanc changes above in one patch of orthanc.json (then restart Orthanc):\n")
-			writeIndented(w, "    ", patchText(p))
+			for line := range strings.SplitSeq(patchText(p), "\n") {
+				fmt.Fprintf(w, "    %s\n", line)
+			}
 		}
 	}
 	if passed := r.byStatus(Pass); len(passed) > 0 {
@@ -164,19 +166,9 @@ func writeRemedy(w *bufio.Writer, group []Finding) {
 		fmt.Fprintf(w, "    %s\n", line)
 	}
 	if c := rm.Config; c != nil {
-		switch c.Format {
-		case FormatMergePatch:
-			fmt.Fprintf(w, "    In %s (merge these keys), then restart %s:\n", c.File, c.Restart)
-			writeIndented(w, "      ", patchText(c.Patch))
-		case FormatDcmqrscp:
-			fmt.Fprintf(w, "    In %s, then restart %s:\n", c.File, c.Restart)
-			for _, t := range c.Tables {
-				if t.Table == "HostTable" {
-					fmt.Fprintf(w, "      HostTable: add   %s = %s\n", t.Entry, t.Value)
-				} else {
-					fmt.Fprintf(w, "      AETable:   in the line of %s, set %s to %s\n", t.Entry, t.Column, t.Value)
-				}
-			}
+		fmt.Fprintf(w, "    %s:\n", c.Where())
+		for _, line := range c.Lines() {
+			fmt.Fprintf(w, "      %s\n", line)
 		}
 	}
 	for _, k := range slices.Sorted(maps.Keys(rm.Placeholders)) {
@@ -192,12 +184,6 @@ func patchText(p map[string]any) string {
 	enc.SetEscapeHTML(false)
 	_ = enc.Encode(p) // maps of JSON values: cannot fail
 	return strings.TrimSuffix(b.String(), "\n")
-}
-
-func writeIndented(w *bufio.Writer, indent, text string) {
-	for line := range strings.SplitSeq(text, "\n") {
-		fmt.Fprintf(w, "%s%s\n", indent, line)
-	}
 }
 
 // writeLine writes head then text, wrapped, its continuation lines aligned under text's start.

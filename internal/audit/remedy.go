@@ -34,6 +34,31 @@ type ConfigChange struct {
 	Restart string         `json:"restart"`          // what to restart for the change to take effect
 }
 
+// Where says where the change goes and what to restart after it, as a sentence's start.
+func (c *ConfigChange) Where() string {
+	if c.Format == FormatMergePatch {
+		return fmt.Sprintf("In %s (merge these keys), then restart %s", c.File, c.Restart)
+	}
+	return fmt.Sprintf("In %s, then restart %s", c.File, c.Restart)
+}
+
+// Lines renders the change for a person: the merge patch as indented JSON, or one line per
+// table edit.
+func (c *ConfigChange) Lines() []string {
+	if c.Format == FormatMergePatch {
+		return strings.Split(patchText(c.Patch), "\n")
+	}
+	var out []string
+	for _, t := range c.Tables {
+		if t.Table == "HostTable" {
+			out = append(out, fmt.Sprintf("HostTable: add   %s = %s", t.Entry, t.Value))
+		} else {
+			out = append(out, fmt.Sprintf("AETable:   in the line of %s, set %s to %s", t.Entry, t.Column, t.Value))
+		}
+	}
+	return out
+}
+
 // TableEdit is one edit of a dcmqrscp configuration table.
 type TableEdit struct {
 	Table  string `json:"table"`            // HostTable or AETable
