@@ -26,13 +26,12 @@ func (s *Session) ProposeStorage(ctx context.Context) bool {
 	if s.conn != nil || s.a != nil || d == nil || d.ImplementationClassUID == "" {
 		return false
 	}
+	d.Services.Store = false
 	a, err := s.p.reassociate(ctx, &s.r, storageContexts, nil)
 	s.log.Debug("propose storage", "error", probe.SafeError(err))
 	if err != nil {
-		d.Services.Store = false
 		return false
 	}
-	d.Services.Store = false
 	for _, c := range storageContexts {
 		if _, ok := a.Context(c.AbstractSyntax); ok {
 			d.Services.Store = true
