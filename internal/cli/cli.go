@@ -91,7 +91,7 @@ func newRoot(e *env) *cobra.Command {
 	root.SetIn(e.stdin)
 	root.SetOut(e.stdout)
 	root.SetErr(e.stderr)
-	root.AddCommand(newScanCmd(e), newScansCmd(e), newReportCmd(e), newDiffCmd(e), newSimCmd(e), newDemoCmd(e), newGuardCmd(e), newMergeCmd(e), newServeCmd(e), newWatchCmd(e), newVersionCmd(e))
+	root.AddCommand(newScanCmd(e), newScansCmd(e), newReportCmd(e), newDiffCmd(e), newAuditCmd(e), newSimCmd(e), newDemoCmd(e), newGuardCmd(e), newMergeCmd(e), newServeCmd(e), newWatchCmd(e), newVersionCmd(e))
 	return root
 }
 

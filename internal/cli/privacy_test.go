@@ -4,18 +4,22 @@ import (
 	"bytes"
 	"fmt"
 	"net"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/pacswatch/pacswatch/internal/dicom/dicomtest"
+	"github.com/pacswatch/pacswatch/internal/geo"
+	"github.com/pacswatch/pacswatch/internal/geo/geotest"
 	"github.com/pacswatch/pacswatch/internal/peertest"
 )
 
 // TestNoPatientData scans every kind of peer loaded with known fake patients, with every option on
-// and debug logging, then searches every output — the store file, the JSON Lines, the log, and the
-// reports in every format — for each patient name, patient ID, accession number, institution,
+// and debug logging, then searches every output — the store file, the JSON Lines, the log, the
+// reports in every format, the letters to network owners, and audits of each peer in every
+// format with their logs — for each patient name, patient ID, accession number, institution,
 // description and raw study UID. SPEC: no patient data, ever.
 func TestNoPatientData(t *testing.T) {
 	a, b, c := peertest.Generate(11, 8, "71"), peertest.Generate(12, 6, "72"), peertest.Generate(13, 5, "73")
@@ -73,6 +77,47 @@ func TestNoPatientData(t *testing.T) {
 			}
 			outputs["report."+format] = b
 		}
+	}
+	// Letters to network owners (report --letters), from the same store.
+	asnPath := filepath.Join(dir, "asn.mmdb")
+	if err := geotest.WriteASN(asnPath, "GeoLite2-ASN", []geotest.AS{
+		{Prefix: netip.MustParsePrefix("127.0.0.0/8"), ASN: geo.ASN{Number: 64500, Org: "Loopback Hospital Network"}},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	lettersDir := filepath.Join(dir, "letters")
+	if _, stderr, code := pacswatchIn(t, dir, "", "report", "--db", db, "--asn", asnPath, "--letters", lettersDir); code != 0 {
+		t.Fatalf("report --letters exited %d: %s", code, stderr)
+	}
+	for _, name := range []string{"AS64500.md", "AS64500.txt"} {
+		b, err := os.ReadFile(filepath.Join(lettersDir, name))
+		if err != nil || !bytes.Contains(b, []byte("How to close it")) {
+			t.Fatalf("letter %s: %v\n%s", name, err, b)
+		}
+		outputs["letter "+name] = b
+	}
+	// Audits of each peer, every format, debug logging, default logins tried.
+	for _, a := range []struct {
+		name string
+		args []string
+	}{
+		{"open Orthanc", []string{fmt.Sprintf("127.0.0.1:%d", open.DICOMPort), "--web", open.URL}},
+		{"locked Orthanc", []string{fmt.Sprintf("127.0.0.1:%d", locked.DICOMPort), "--web", locked.URL}},
+		{"dcmqrscp", []string{fmt.Sprintf("127.0.0.1:%d", qr.Port), "--called-ae", "DCM4CHEE"}},
+		{"chatty SCP", []string{"127.0.0.1:" + chattyPort}},
+	} {
+		for _, format := range []string{"text", "json", "junit", "sarif"} {
+			args := append([]string{"audit", "--default-creds", "-vv", "--log-format", "json", "--format", format}, a.args...)
+			out, logs, code := pacswatchIn(t, dir, "", args...)
+			if code > 1 {
+				t.Fatalf("audit of %s exited %d: %s", a.name, code, logs)
+			}
+			outputs["audit "+a.name+" "+format] = []byte(out)
+			outputs["audit log "+a.name+" "+format] = []byte(logs)
+		}
+	}
+	if !bytes.Contains(outputs["audit open Orthanc json"], []byte(`"id": "query"`)) {
+		t.Errorf("the audit of the open Orthanc judged no query:\n%s", outputs["audit open Orthanc json"])
 	}
 	// The scan really saw the archives: studies were counted.
 	if !strings.Contains(string(outputs["privacy.jsonl"]), `"level":"retrieve"`) {

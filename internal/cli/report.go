@@ -25,6 +25,7 @@ type reportFlags struct {
 	compare string
 	format  string
 	output  string
+	letters string // --letters DIR: notification letters instead of the report (letters.go)
 }
 
 // groupFlags are the flags report and diff share: the store, the geo databases, the groups and
@@ -97,6 +98,7 @@ func newReportCmd(e *env) *cobra.Command {
 	fl.StringVar(&f.asn, "asn", "", "MaxMind DB `FILE` for autonomous systems (GeoLite2-ASN, or ip-location-db's asn)")
 	fl.StringVar(&f.format, "format", "", "html, md, csv or json (default: from the -o file's extension .html, .md, .csv or .json, else md)")
 	fl.StringVarP(&f.output, "output", "o", "", "write to `FILE` instead of stdout")
+	fl.StringVar(&f.letters, "letters", "", "write one notification letter per network owner (needs --asn) into `DIR`, Markdown and plain text, instead of the report")
 	fl.StringSliceVar(&f.groups, "group", nil, "tables to make: country, region, asn (default: all the databases allow)")
 	f.thresholdFlags(fl)
 	fl.StringVar(&f.db, "db", "pacswatch.db", "store: SQLite `PATH`")
@@ -104,6 +106,9 @@ func newReportCmd(e *env) *cobra.Command {
 }
 
 func runReport(ctx context.Context, e *env, f *reportFlags) error {
+	if f.letters != "" {
+		return runLetters(ctx, e, f)
+	}
 	toFile := f.output != "" && f.output != "-"
 	var out *fileout.File
 	if toFile {

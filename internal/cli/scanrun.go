@@ -347,6 +347,13 @@ func summarize(ctx context.Context, e *env, st store.Store, sc store.Scan, f *sc
 			fmt.Fprintf(e.stderr, "scan %s: %s targets probed; %s closed, %s filtered, %s unreachable: counted, not stored\n",
 				sc.ID, thousands(sum.Probed()), thousands(sum.Closed), thousands(sum.Filtered), thousands(sum.Unreachable))
 		}
+		// On a terminal, the services that answered (SPEC scan): an administrator who scanned one
+		// address reads the answer here.
+		if file, ok := e.stderr.(*os.File); ok && isTerminal(file) {
+			if err := printScanTable(ctx, e.stderr, st, sc.ID); err != nil {
+				return err
+			}
+		}
 	}
 	if sum.Errors > 0 {
 		return errPartial

@@ -22,18 +22,25 @@ type Cert struct {
 	TLS               tls.Certificate
 	CertFile, KeyFile string
 	Subject           string    // "CN=pacswatch-test-pacs,O=Test Archive"
-	NotAfter          time.Time // two days from now, to the second
+	NotAfter          time.Time // when it expires (two days from now for SelfSigned), to the second
 }
 
 // SelfSigned makes a self-signed ECDSA certificate for 127.0.0.1 valid for server and client
 // authentication, and writes it and its key to PEM files in the test's temporary directory.
+// It expires in two days.
 func SelfSigned(t testing.TB) Cert {
+	t.Helper()
+	return SelfSignedFor(t, 48*time.Hour)
+}
+
+// SelfSignedFor is SelfSigned with a certificate valid for d from now.
+func SelfSignedFor(t testing.TB, d time.Duration) Cert {
 	t.Helper()
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := Cert{NotAfter: time.Now().Add(48 * time.Hour).UTC().Truncate(time.Second)}
+	c := Cert{NotAfter: time.Now().Add(d).UTC().Truncate(time.Second)}
 	tmpl := &x509.Certificate{
 		SerialNumber:          big.NewInt(42),
 		Subject:               pkix.Name{CommonName: "pacswatch-test-pacs", Organization: []string{"Test Archive"}},

@@ -25,6 +25,7 @@ type QRHost struct {
 type Dcmqrscp struct {
 	Port int
 	dir  string
+	run  restartable // the process, for Restart
 }
 
 // StartDcmqrscp starts dcmqrscp with the given AEs on a free port. dcmqrscp keeps at most 500
@@ -57,8 +58,8 @@ func StartDcmqrscp(t testing.TB, aes []QRAE, hosts []QRHost) *Dcmqrscp {
 		t.Fatal(err)
 	}
 	// -dhl: no reverse lookup, else 127.0.0.1 host entries never match (peers.md).
-	p := start(t, dir, "dcmqrscp.log", bin, "-dhl", "-c", path)
-	p.waitPort(t, q.Port)
+	q.run = restartable{dir: dir, config: path, argv: []string{bin, "-dhl", "-c", path}, ports: []int{q.Port}, ready: dcmqrscpReady(q.Port)}
+	q.run.start(t)
 	return q
 }
 

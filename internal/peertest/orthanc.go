@@ -45,6 +45,7 @@ type Orthanc struct {
 	URL       string // http://127.0.0.1:HTTPPort
 	user      string
 	pass      string
+	run       restartable // the process, for Restart
 }
 
 // StartOrthanc starts an Orthanc server on free ports with its own storage, and stops it when the
@@ -121,9 +122,8 @@ func StartOrthanc(t testing.TB, cfg OrthancConfig) *Orthanc {
 	if err := os.WriteFile(cfgPath, b, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	p := start(t, dir, "orthanc.log", bin, cfgPath)
-	p.waitPort(t, o.DICOMPort)
-	p.waitPort(t, o.HTTPPort)
+	o.run = restartable{dir: dir, config: cfgPath, argv: []string{bin, cfgPath}, ports: []int{o.DICOMPort, o.HTTPPort}}
+	o.run.start(t)
 	return o
 }
 

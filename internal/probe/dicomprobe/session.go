@@ -287,6 +287,10 @@ func (s *Session) associateAny(ctx context.Context, conn net.Conn, useTLS bool) 
 			return nil
 		default:
 			r.Error = errorText(err)
+			if d.TLS && s.refusedForCert(ctx, err) {
+				r.Error = TextClientCertRequired // DICOM all the same: protected by its TLS layer
+				break
+			}
 			if i == 0 {
 				// Nothing DICOM-shaped came back at all (silence, or a close): not DICOM, as far as we can tell.
 				r.DICOM = nil
