@@ -52,6 +52,8 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"Groups", testGroups},
 		{"MergeResults", testMergeResults},
 		{"Systems", testSystems},
+		{"SystemsApart", testSystemsApart},
+		{"AddCaveats", testAddCaveats},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) { tt.fn(t, open) })
