@@ -27,7 +27,7 @@ func TestFingerprintsFile(t *testing.T) {
 // accepted is a result of an accepted association with the given identity and counts.
 func accepted(uid, version string, maxPDU uint32, studies int64, mods map[string]int64) probe.Result {
 	return probe.Result{IP: netip.MustParseAddr("198.51.100.7"), Port: 11112, Status: probe.StatusOpen,
-		DICOM: &probe.DICOM{Association: probe.AssociationAccepted, ImplementationClassUID: uid, ImplementationVersion: version, MaxPDU: maxPDU},
+		DICOM:    &probe.DICOM{Association: probe.AssociationAccepted, ImplementationClassUID: uid, ImplementationVersion: version, MaxPDU: maxPDU},
 		Exposure: &probe.Exposure{Level: probe.LevelQuery, Studies: studies, StudiesExact: true, Instances: studies, Modalities: mods}}
 }
 
