@@ -92,7 +92,9 @@ func (h *host) accessible() bool { return h.level >= probe.LevelQuery && h.rep.E
 
 // lowerBound reports whether the representative port's count is a lower bound (capped): the
 // system counts, its studies and images are in no total.
-func (h *host) lowerBound() bool { return h.accessible() && store.ApartOf(&h.rep) == store.ApartLowerBound }
+func (h *host) lowerBound() bool {
+	return h.accessible() && store.ApartOf(&h.rep) == store.ApartLowerBound
+}
 
 func (h *host) imageAccess() bool {
 	return h.accessible() && (h.level >= probe.LevelRetrieve || h.rep.Exposure.Retrieve >= probe.RetrieveAccepted)
