@@ -127,3 +127,20 @@ func pointLabel(p Point) string {
 	}
 	return p.Started.UTC().Format("2006-01-02")
 }
+
+// Percent is the change from old to cur as the reports print it: "+61 %", "-50 %", "0 %", or
+// "new" from zero.
+func Percent(old, cur int64) string {
+	switch {
+	case old == cur:
+		return "0 %"
+	case old == 0:
+		return "new"
+	}
+	v := math.Round(float64(cur-old) / float64(old) * 100)
+	s := strconv.FormatFloat(v, 'f', 0, 64) + " %"
+	if v > 0 {
+		s = "+" + s
+	}
+	return s
+}

@@ -115,6 +115,10 @@ func ParsePersonality(s string) (Personality, error) {
 	return enumtext.Parse(s, PersonalityOpen, personalityEnd, "sim", "personality")
 }
 
+// Readable reports whether a perfect scanner reads the archive of a host of personality p and
+// counts it in a report's totals: honeypots are read, but left out.
+func (p Personality) Readable() bool { return p.readable() }
+
 // readable reports whether a perfect scanner reads the archive of a host of personality p.
 func (p Personality) readable() bool {
 	switch p {
