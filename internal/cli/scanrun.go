@@ -263,7 +263,8 @@ func summarize(ctx context.Context, e *env, st store.Store, sc store.Scan, f *sc
 		if sum.Excluded > 0 {
 			line += fmt.Sprintf(", %s excluded after it started", thousands(sum.Excluded))
 		}
-		fmt.Fprintln(e.stderr, line)
+		say(e.stderr, f.logFormat, line, "scan finished", "scan", sc.ID, "targets", sc.Total, "open", sum.Open,
+			"dicom", sum.DICOM, "exposed", sum.Exposed, "errors", sum.Errors, "excluded", sum.Excluded)
 	}
 	if sum.Errors > 0 {
 		return errPartial
