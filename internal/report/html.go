@@ -284,8 +284,8 @@ func (r *Report) WriteHTML(w io.Writer) error {
 		var labels []string
 		var values []int64
 		for _, row := range t.Rows {
-			if row.Studies == 0 {
-				break // rows are sorted by studies
+			if row.Studies == 0 || isUnknown(row) {
+				continue // the table lists the unplaced rows apart
 			}
 			labels = append(labels, row.Name+" ("+keyCell(t.Group, row)+")")
 			values = append(values, row.Studies)
