@@ -3,6 +3,7 @@ package cli_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"math"
 	"net/netip"
 	"os"
@@ -12,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pacswatch/pacswatch/internal/peertest"
 	"github.com/pacswatch/pacswatch/internal/probe"
 	"github.com/pacswatch/pacswatch/internal/report"
 	"github.com/pacswatch/pacswatch/internal/store"
@@ -143,5 +145,35 @@ func TestDemoHoneypotsAndGrowth(t *testing.T) {
 	}
 	if want := m[4] + " appeared, " + m[3] + " closed, " + m[1] + " grew, " + m[2] + " shrank"; !strings.Contains(out, want) {
 		t.Errorf("demo said %q; diff says:\n%s", m[0], out[max(0, len(out)-600):])
+	}
+}
+
+// TestOrthancRESTAccessible: an Orthanc as the exam sets it up — DICOM queries refused to
+// unknown AEs (its default), the REST API open without authentication — counts in pacswatch
+// report as a system accessible on the web, with its studies, and as Orthanc with its version
+// (its association shows DCMTK's identity).
+func TestOrthancRESTAccessible(t *testing.T) {
+	o := peertest.StartOrthanc(t, peertest.OrthancConfig{})
+	corpus := peertest.Generate(11, 7, "11")
+	o.Upload(t, corpus)
+	db := filepath.Join(t.TempDir(), "exam.db")
+	_, stderr, code := pacswatch(t, "", "scan", "-q", "--db", db, "--timeout", "3s", "--web",
+		"-p", fmt.Sprint(o.DICOMPort), "--web-ports", fmt.Sprint(o.HTTPPort), "127.0.0.1")
+	if code != 0 && code != 1 {
+		t.Fatalf("scan exited %d: %s", code, stderr)
+	}
+	r := reportJSON(t, "--db", db)
+	if a := r.Total.Apart; a.WebSystems != 1 || a.WebStudies != 7 || a.WebImages == 0 {
+		t.Errorf("apart %+v, want one web system with 7 studies", a)
+	}
+	if r.Total.SystemsFound != 1 || r.Total.SystemsAccessible != 0 {
+		t.Errorf("totals %+v: want the DICOM side found (echo), not accessible", r.Total.Metrics)
+	}
+	found := false
+	for _, p := range r.Products {
+		found = found || p.Product == "Orthanc" && p.Version != "" && !strings.Contains(p.Version, "DCMTK")
+	}
+	if !found {
+		t.Errorf("products %+v, want Orthanc with its version", r.Products)
 	}
 }
