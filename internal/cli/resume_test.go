@@ -86,6 +86,11 @@ func stored(t *testing.T, db string) map[string]string {
 			return fmt.Errorf("%s stored twice", key)
 		}
 		r.Time, r.ScanID = time.Time{}, ""
+		if r.Exposure != nil { // a digest under each store's own secret: compared by the counts
+			e := *r.Exposure
+			e.StudySet = ""
+			r.Exposure = &e
+		}
 		b, _ := json.Marshal(r)
 		out[key] = string(b)
 		return nil

@@ -197,7 +197,7 @@ func newLogger(w io.Writer, verbose int, format string) (*slog.Logger, error) {
 	case verbose >= 2:
 		level = slog.LevelDebug - 4
 	}
-	opts := &slog.HandlerOptions{Level: level}
+	opts := &slog.HandlerOptions{Level: level, ReplaceAttr: logAttr}
 	switch format {
 	case "json":
 		return slog.New(slog.NewJSONHandler(w, opts)), nil

@@ -18,6 +18,7 @@ import (
 
 	"github.com/pacswatch/pacswatch/internal/discover"
 	"github.com/pacswatch/pacswatch/internal/fileout"
+	"github.com/pacswatch/pacswatch/internal/honeypot"
 	"github.com/pacswatch/pacswatch/internal/probe"
 	"github.com/pacswatch/pacswatch/internal/probe/dicomprobe"
 	"github.com/pacswatch/pacswatch/internal/probe/webprobe"
@@ -257,6 +258,15 @@ func probeScan(ctx context.Context, e *env, st store.Store, sc store.Scan, plan 
 		// A store that filled up or failed keeps every batch committed before: say how to go on.
 		return fmt.Errorf("scan %s: %w; what was stored is kept: once fixed, continue with: %s", sc.ID, err, resume)
 	}
+	// Honeypots are told apart once the scan has finished (SPEC caveats): known fingerprints,
+	// and clusters of hosts serving one study set, over the whole run of shards.
+	flagged, err := honeypot.Flag(ctx, st, sc.ID, honeypot.Config{})
+	if err != nil {
+		return fmt.Errorf("scan %s: flag honeypots: %w; the scan's results are stored", sc.ID, err)
+	}
+	if len(flagged) > 0 {
+		logger.Info("honeypots flagged", "scan", sc.ID, "ports", len(flagged))
+	}
 	return summarize(ctx, e, st, sc, f)
 }
 
@@ -342,14 +352,16 @@ func summarize(ctx context.Context, e *env, st store.Store, sc store.Scan, f *sc
 		if sum.Excluded > 0 {
 			line += fmt.Sprintf(", %s excluded after it started", thousands(sum.Excluded))
 		}
-		fmt.Fprintln(e.stderr, line)
+		say(e.stderr, f.logFormat, line, "scan finished", "scan", sc.ID, "targets", sc.Total, "open", sum.Open,
+			"dicom", sum.DICOM, "exposed", sum.Exposed, "errors", sum.Errors, "excluded", sum.Excluded)
 		if n := sum.Closed + sum.Filtered + sum.Unreachable; n > 0 {
-			fmt.Fprintf(e.stderr, "scan %s: %s targets probed; %s closed, %s filtered, %s unreachable: counted, not stored\n",
-				sc.ID, thousands(sum.Probed()), thousands(sum.Closed), thousands(sum.Filtered), thousands(sum.Unreachable))
+			say(e.stderr, f.logFormat, fmt.Sprintf("scan %s: %s targets probed; %s closed, %s filtered, %s unreachable: counted, not stored",
+				sc.ID, thousands(sum.Probed()), thousands(sum.Closed), thousands(sum.Filtered), thousands(sum.Unreachable)),
+				"targets counted", "scan", sc.ID, "probed", sum.Probed(), "closed", sum.Closed, "filtered", sum.Filtered, "unreachable", sum.Unreachable)
 		}
 		// On a terminal, the services that answered (SPEC scan): an administrator who scanned one
 		// address reads the answer here.
-		if file, ok := e.stderr.(*os.File); ok && isTerminal(file) {
+		if file, ok := e.stderr.(*os.File); ok && isTerminal(file) && f.logFormat != "json" {
 			if err := printScanTable(ctx, e.stderr, st, sc.ID); err != nil {
 				return err
 			}

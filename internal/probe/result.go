@@ -111,6 +111,12 @@ type Exposure struct {
 	// record"): capped, estimate, implausible, honeypot. Empty for an exact,
 	// plausible count of a system believed real.
 	Caveats []Caveat `json:"caveats,omitempty"`
+	// StudySet is a digest of the set of studies counted, made from their keyed
+	// hashes (the store's HMAC secret): 16 hex digits, equal for two hosts of one
+	// store that serve the same Study Instance UIDs, meaningless across stores;
+	// empty when no study was counted. Honeypot clustering compares it (an
+	// extension of the SPEC record; no UID can be recovered from it).
+	StudySet string `json:"study_set,omitempty"`
 }
 
 // Caveat is one reason a count is not exact or not summed into totals.
@@ -185,6 +191,7 @@ func (r *Result) Sanitize() {
 		e.Studies = max(e.Studies, 0)
 		e.Instances = max(e.Instances, 0)
 		e.Modalities = cleanModalities(e.Modalities)
+		e.StudySet = textsafe.Clean(e.StudySet, 16)
 		if e.Caveats != nil {
 			cs := make([]Caveat, len(e.Caveats))
 			for i, c := range e.Caveats {

@@ -59,21 +59,25 @@ func addSat(a, b int64) int64 {
 type host struct {
 	ip       netip.Addr
 	open     bool         // a port accepted the TCP connection
-	level    probe.Level  // the highest level of its ports not flagged as honeypots
+	level    probe.Level  // the highest level of its ports not left out (store.ApartOf)
 	rep      probe.Result // that port (highest level, then studies, then images)
 	hasRep   bool
-	tls      bool // a DICOM port spoke TLS
-	honeypot bool // a port was flagged as a honeypot (and left out)
+	tls      bool        // a DICOM port spoke TLS
+	honeypot bool        // a port was flagged as a honeypot (and left out)
+	implaus  bool        // a port's counts were implausible (and left out)
+	web      *probe.Web  // its largest web front end open without authentication, with plausible studies
+	apart    []caveatHit // its ports' counts kept apart, for the caveats section
 }
 
 func (h *host) add(r probe.Result) {
 	if r.Status == probe.StatusOpen {
 		h.open = true
 	}
-	if r.DICOM != nil && r.DICOM.Honeypot {
-		h.honeypot = true
+	h.note(&r)
+	if store.ApartOf(&r) == store.ApartLeftOut {
 		return
 	}
+	h.addWeb(r.Web)
 	l := r.Level()
 	if r.DICOM != nil && r.DICOM.TLS && l >= probe.LevelProtected {
 		h.tls = true
@@ -85,6 +89,12 @@ func (h *host) add(r probe.Result) {
 
 func (h *host) found() bool      { return h.level >= probe.LevelProtected }
 func (h *host) accessible() bool { return h.level >= probe.LevelQuery && h.rep.Exposure != nil }
+
+// lowerBound reports whether the representative port's count is a lower bound (capped): the
+// system counts, its studies and images are in no total.
+func (h *host) lowerBound() bool {
+	return h.accessible() && store.ApartOf(&h.rep) == store.ApartLowerBound
+}
 
 func (h *host) imageAccess() bool {
 	return h.accessible() && (h.level >= probe.LevelRetrieve || h.rep.Exposure.Retrieve >= probe.RetrieveAccepted)
@@ -99,8 +109,12 @@ func (h *host) metrics() Metrics {
 	if !h.accessible() {
 		return m
 	}
+	m.SystemsAccessible = 1
+	if h.lowerBound() {
+		return m
+	}
 	e := h.rep.Exposure
-	m.SystemsAccessible, m.Studies, m.Images = 1, e.Studies, e.Instances
+	m.Studies, m.Images = e.Studies, e.Instances
 	if h.imageAccess() {
 		m.StudiesImageAccess, m.ImagesAccessible = e.Studies, e.Instances
 	}
@@ -200,6 +214,7 @@ type aggregate struct {
 	products  counter
 	tls       Share
 	caveats   Caveats
+	apart     Apart
 }
 
 func newAggregate(groups []Grouping) *aggregate {
@@ -215,14 +230,17 @@ func (a *aggregate) add(h *host, p place) {
 	if h.honeypot {
 		a.caveats.Honeypots++
 	}
+	a.caveats.list(h)
 	if h.open && h.level >= probe.LevelNotDICOM && int(h.level) < len(a.levels) {
 		a.levels[h.level]++
 	}
-	if !h.found() {
+	ap := h.apartFigures()
+	if !h.found() && ap == (Apart{}) {
 		return
 	}
 	m := h.metrics()
 	a.total.add(m)
+	a.apart.add(ap)
 	for g, rows := range a.tables {
 		k := groupKey(g, p)
 		r := rows[k.Key]
@@ -231,6 +249,10 @@ func (a *aggregate) add(h *host, p place) {
 			rows[k.Key] = r
 		}
 		r.Metrics.add(m)
+		r.Apart.add(ap)
+	}
+	if !h.found() {
+		return
 	}
 	d := h.rep.DICOM
 	if d != nil {
@@ -240,7 +262,13 @@ func (a *aggregate) add(h *host, p place) {
 		if d.Association == probe.AssociationAccepted && d.CalledAE != "" {
 			a.calledAEs.add(d.CalledAE)
 		}
-		a.products.add(cmp.Or(d.Product, unidentified) + "\x00" + d.ImplementationVersion)
+		product, version := cmp.Or(d.Product, unidentified), d.ImplementationVersion
+		if h.web != nil && h.web.Product != "" {
+			// The web front end names the application; the association, often its toolkit
+			// (Orthanc answers with DCMTK's Implementation Class UID).
+			product, version = h.web.Product, h.web.Version
+		}
+		a.products.add(product + "\x00" + version)
 	}
 	a.tls.Systems++
 	if h.tls {

@@ -198,7 +198,7 @@ func Diff(ctx context.Context, st store.Reader, oldID, newID string, opt Options
 
 	sum.Old, sum.New = scanInfo(oldRun, oldAgg), scanInfo(newRun, newAgg)
 	sum.Rule = th.Rule()
-	sum.Total = Row{Key: "all", Name: "all systems", Metrics: newAgg.total}
+	sum.Total = Row{Key: "all", Name: "all systems", Metrics: newAgg.total, Apart: newAgg.apart}
 	compare(&sum.Total, oldAgg.total, th)
 	for _, g := range groups {
 		sum.Tables = append(sum.Tables, table(g, newAgg, oldAgg, th))

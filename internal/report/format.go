@@ -1,7 +1,6 @@
 package report
 
 import (
-	"bufio"
 	"encoding/csv"
 	"encoding/json"
 	"fmt"
@@ -90,6 +89,8 @@ var csvHeader = []string{
 	"systems_found", "systems_accessible", "studies", "images", "studies_with_image_access", "images_accessible",
 	"change_systems_found", "change_systems_accessible", "change_studies", "change_images", "change_studies_with_image_access", "change_images_accessible",
 	"trend",
+	"capped_systems", "capped_studies_at_least", "capped_images_at_least", "implausible_systems", "honeypot_systems",
+	"web_systems_accessible", "web_studies", "web_images",
 }
 
 // WriteCSV writes the total and every group table, one row per group (RFC 4180). Change
@@ -108,7 +109,8 @@ func (r *Report) WriteCSV(w io.Writer) error {
 		} else {
 			out = append(out, "", "", "", "", "", "")
 		}
-		return append(out, row.Trend.String())
+		out = append(out, row.Trend.String())
+		return append(out, apartCells(row.Apart)...)
 	}
 	if err := cw.Write(rec("total", r.Total)); err != nil {
 		return err
@@ -130,6 +132,21 @@ func metricCells(m Metrics) []string {
 		strconv.FormatInt(m.Studies, 10), strconv.FormatInt(m.Images, 10),
 		strconv.FormatInt(m.StudiesImageAccess, 10), strconv.FormatInt(m.ImagesAccessible, 10),
 	}
+}
+
+func apartCells(a Apart) []string {
+	var out []string
+	for _, v := range apartValues(a) {
+		out = append(out, strconv.FormatInt(v, 10))
+	}
+	return out
+}
+
+// apartNames are the kept-apart columns of the Markdown tables, as apartValues orders them.
+var apartNames = []string{"capped systems", "studies, at least", "images, at least", "implausible", "honeypots", "web only: systems", "web studies", "web images"}
+
+func apartValues(a Apart) []int64 {
+	return []int64{a.CappedSystems, a.CappedStudies, a.CappedImages, a.ImplausibleSystems, a.HoneypotSystems, a.WebSystems, a.WebStudies, a.WebImages}
 }
 
 // csvText defuses spreadsheet formulas (OWASP "CSV injection").
@@ -271,7 +288,7 @@ func keyCell(g Grouping, row Row) string {
 	return row.Key
 }
 
-var metricNames = []string{"systems found", "systems accessible", "studies", "images", "studies with image access", "images accessible"}
+var metricNames = []string{"systems found", "systems accessible", "studies (data troves)", "images", "studies with image access", "images accessible"}
 
 func metricValues(m Metrics) []int64 {
 	return []int64{m.SystemsFound, m.SystemsAccessible, m.Studies, m.Images, m.StudiesImageAccess, m.ImagesAccessible}
@@ -295,139 +312,12 @@ func shards(n, finished uint64) string {
 	return fmt.Sprintf(" (%d shards, %d finished)", n, finished)
 }
 
-// WriteMarkdown writes the report as Markdown.
-func (r *Report) WriteMarkdown(w io.Writer) error {
-	bw := bufio.NewWriter(w)
-	p := func(format string, args ...any) { fmt.Fprintf(bw, format, args...) }
-	row := func(cells ...string) { p("| %s |\n", strings.Join(cells, " | ")) }
-	rule := func(left int, right int) {
-		cells := make([]string, 0, left+right)
-		for range left {
-			cells = append(cells, "---")
-		}
-		for range right {
-			cells = append(cells, "---:")
-		}
-		row(cells...)
-	}
-
-	p("# pacswatch report\n\n")
-	p("- Scan: %s.\n", scanLine(r.Scan))
-	if r.Compare != nil {
-		p("- Compared with: %s.\n", scanLine(*r.Compare))
-	} else {
-		p("- Compared with: no earlier scan.\n")
-	}
-	if r.Geo != "" {
-		p("- Locations: %s.\n", mdEscape(r.Geo))
-	}
-	if r.ASN != "" {
-		p("- Networks: %s.\n", mdEscape(r.ASN))
-	}
-
-	p("\n## Summary\n\n")
-	row(append([]string{""}, metricNames...)...)
-	rule(1, len(metricNames))
-	cells := []string{"all systems"}
-	for _, v := range metricValues(r.Total.Metrics) {
-		cells = append(cells, num(v))
-	}
-	row(cells...)
-	if r.Total.Change != nil {
-		cells = []string{"change since " + mdEscape(r.Compare.ID)}
-		for _, v := range metricValues(*r.Total.Change) {
-			cells = append(cells, delta(v))
-		}
-		row(cells...)
-		p("\nTrend: **%s**. %s\n", r.Total.Trend, r.Rule)
-	}
-
-	for _, t := range r.Tables {
-		key, name := groupColumns(t.Group)
-		p("\n## %s\n\n", groupTitle(t.Group))
-		head := append([]string{key, name}, metricNames...)
-		if r.Compare != nil {
-			head = append(head, "Δ systems accessible", "Δ studies", "Δ images", "trend")
-		}
-		row(head...)
-		rule(2, len(head)-2)
-		for _, g := range t.Rows {
-			cells := []string{mdEscape(keyCell(t.Group, g)), mdEscape(g.Name)}
-			for _, v := range metricValues(g.Metrics) {
-				cells = append(cells, num(v))
-			}
-			if g.Change != nil {
-				cells = append(cells, delta(g.Change.SystemsAccessible), delta(g.Change.Studies), delta(g.Change.Images), g.Trend.String())
-			}
-			row(cells...)
-		}
-		if len(t.Rows) == 0 {
-			p("\nNo system found.\n")
-		}
-	}
-
-	p("\n## Exposure levels\n\nHosts with an open port, by the highest level of their ports.\n\n")
-	row("level", "hosts")
-	rule(1, 1)
-	for _, c := range r.Levels {
-		row(c.Name, num(c.Systems))
-	}
-	p("\n## AE title checks\n\nSystems found, by the AE title check they enforce.\n\n")
-	row("check", "systems")
-	rule(1, 1)
-	for _, c := range r.AEChecks {
-		row(c.Name, num(c.Systems))
-	}
-	p("\n## Called AE titles that opened an association\n\n")
-	if len(r.CalledAEs) == 0 {
-		p("None.\n")
-	} else {
-		row("called AE title", "systems")
-		rule(1, 1)
-		for _, c := range r.CalledAEs {
-			row(mdEscape(c.Name), num(c.Systems))
-		}
-	}
-	p("\n## Products and versions\n\nSystems found, by product and implementation version name.\n\n")
-	if len(r.Products) == 0 {
-		p("None.\n")
-	} else {
-		row("product", "version", "systems")
-		rule(2, 1)
-		for _, c := range r.Products {
-			row(mdEscape(c.Product), mdEscape(c.Version), num(c.Systems))
-		}
-	}
-	p("\n## TLS\n\n%s of %s systems found (%s) offered DICOM TLS.\n", num(r.TLS.TLS), num(r.TLS.Systems), percent(r.TLS.TLS, r.TLS.Systems))
-
-	p("\n## Trend over every scan\n\n")
-	row(append([]string{"scan", "started"}, metricNames...)...)
-	rule(2, len(metricNames))
-	for _, pt := range r.Trend {
-		cells := []string{mdEscape(pt.Scan), when(pt.Started)}
-		for _, v := range metricValues(pt.Metrics) {
-			cells = append(cells, num(v))
-		}
-		row(cells...)
-	}
-
-	p("\n## Caveats\n\n")
-	for _, c := range caveatLines(r.Caveats) {
-		p("- %s\n", c)
-	}
-	p("\n## Definitions\n\n")
-	for _, d := range r.Definitions {
-		p("- **%s**: %s.\n", d.Term, d.Meaning)
-	}
-	p("- **trend**: %s\n", r.Rule)
-	return bw.Flush()
-}
-
 func caveatLines(c Caveats) []string {
 	return []string{
 		"Accessible systems whose study count is a lower bound (the server capped its answers): " + num(c.StudiesLowerBound) + ".",
 		"Accessible systems whose image count is estimated from a sample: " + num(c.ImagesEstimated) + ".",
 		"Accessible systems whose images could not be counted (counted as 0): " + num(c.ImagesUnknown) + ".",
 		"Hosts flagged as honeypots, left out of every figure: " + num(c.Honeypots) + ".",
+		"Hosts whose counts are kept apart (capped, implausible, honeypot), named below: " + num(int64(len(c.Hosts))+c.HostsNotListed) + ".",
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"html/template"
 	"io"
 	"math"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -41,8 +42,39 @@ var htmlTemplate = sync.OnceValue(func() *template.Template {
 		"columns":  func(g Grouping) []string { k, n := groupColumns(g); return []string{k, n} },
 		"metrics":  metricValues,
 		"caveats":  caveatLines,
+		"unknown":  isUnknown,
+		"hasUnknown": func(t Table) bool {
+			return slices.ContainsFunc(t.Rows, isUnknown)
+		},
+		"rowOf": func(t Table, r Row) groupRow { return groupRow{T: t, R: r} },
+		"apartRows": func(t Table) []Row {
+			var out []Row
+			for _, r := range t.Rows {
+				if r.Apart != (Apart{}) {
+					out = append(out, r)
+				}
+			}
+			return out
+		},
+		"lower": strings.ToLower,
+		"verdicts": func(t Table) verdicts {
+			vs, more := Verdicts(t)
+			return verdicts{Classes: vs, More: more[:]}
+		},
 	}).Parse(htmlSource))
 })
+
+// groupRow is a row of a group table with its table, for the template.
+type groupRow struct {
+	T Table
+	R Row
+}
+
+// verdicts are a table's good / bad / ugly groups, for the template.
+type verdicts struct {
+	Classes []Verdict
+	More    []int
+}
 
 type shape struct {
 	cc     string
@@ -101,24 +133,6 @@ type legendItem struct {
 	Y            int
 }
 
-// bucket is a country's shade: none without systems, f0 with systems found but none
-// accessible, then s1–s4 by accessible studies (1–99, 100–9,999, 10,000–999,999, 1,000,000+).
-func bucket(m Metrics) string {
-	switch {
-	case m.SystemsFound == 0:
-		return "none"
-	case m.Studies < 1 && m.SystemsAccessible == 0:
-		return "f0"
-	case m.Studies < 100:
-		return "s1"
-	case m.Studies < 10_000:
-		return "s2"
-	case m.Studies < 1_000_000:
-		return "s3"
-	}
-	return "s4"
-}
-
 func rowTitle(r Row) string {
 	return fmt.Sprintf("%s (%s): %s systems found, %s accessible, %s studies, %s images",
 		r.Name, r.Key, num(r.SystemsFound), num(r.SystemsAccessible), num(r.Studies), num(r.Images))
@@ -129,6 +143,7 @@ func newWorldMap(t Table) *worldMap {
 	for _, r := range t.Rows {
 		rows[r.Key] = r
 	}
+	bs := bands(t.Rows)
 	m := &worldMap{Width: mapWidth, Height: mapHeight}
 	var maxStudies int64 = 1
 	for _, r := range t.Rows {
@@ -140,7 +155,7 @@ func newWorldMap(t Table) *worldMap {
 		c := mapCountry{D: s.d, Class: "none", Title: s.cc}
 		if ok {
 			seen[s.cc] = true
-			c.Class, c.Title = bucket(r.Metrics), rowTitle(r)
+			c.Class, c.Title = shade(r.Metrics, bs), rowTitle(r)
 			if r.Studies > 0 {
 				// Area proportional to studies, so that small countries with many show.
 				rad := 2 + 18*math.Sqrt(float64(r.Studies)/float64(maxStudies))
@@ -154,13 +169,14 @@ func newWorldMap(t Table) *worldMap {
 			m.Unplaced = append(m.Unplaced, rowTitle(r))
 		}
 	}
-	for i, l := range []legendItem{
-		{"none", "no system found", 0}, {"f0", "systems found, none accessible", 0},
-		{"s1", "1–99 accessible studies", 0}, {"s2", "100–9,999", 0}, {"s3", "10,000–999,999", 0}, {"s4", "1,000,000 or more", 0},
-	} {
-		l.Y = mapHeight - 100 + 16*i
-		m.Legend = append(m.Legend, l)
+	legend := []legendItem{{"none", "no system found", 0}, {"f0", "systems found, none accessible", 0}}
+	for i, b := range bs {
+		legend = append(legend, legendItem{b.Class, b.label(i == 0), 0})
 	}
+	for i := range legend {
+		legend[i].Y = mapHeight - 100 + 16*i
+	}
+	m.Legend = legend
 	return m
 }
 
@@ -250,8 +266,8 @@ func newLineChart(title string, pts []Point, value func(Metrics) int64) lineChar
 		y := float64(top) + (1-float64(value(p.Metrics))/float64(hi))*float64(h-top-bottom)
 		x, y = math.Round(x*10)/10, math.Round(y*10)/10
 		fmt.Fprintf(&b, "%s,%s ", strconv.FormatFloat(x, 'f', -1, 64), strconv.FormatFloat(y, 'f', -1, 64))
-		c.Dots = append(c.Dots, dot{X: x, Y: y, Label: p.Started.UTC().Format("2006-01-02"),
-			Title: fmt.Sprintf("%s %s: %s", p.Scan, p.Started.UTC().Format("2006-01-02"), num(value(p.Metrics)))})
+		c.Dots = append(c.Dots, dot{X: x, Y: y, Label: pointLabel(p),
+			Title: fmt.Sprintf("scan %s %s, %s: %s", p.Scan, p.Name, p.Started.UTC().Format("2006-01-02 15:04"), num(value(p.Metrics)))})
 	}
 	c.Points = strings.TrimSpace(b.String())
 	return c
@@ -268,8 +284,8 @@ func (r *Report) WriteHTML(w io.Writer) error {
 		var labels []string
 		var values []int64
 		for _, row := range t.Rows {
-			if row.Studies == 0 {
-				break // rows are sorted by studies
+			if row.Studies == 0 || isUnknown(row) {
+				continue // the table lists the unplaced rows apart
 			}
 			labels = append(labels, row.Name+" ("+keyCell(t.Group, row)+")")
 			values = append(values, row.Studies)

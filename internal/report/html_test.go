@@ -1,22 +1,15 @@
 package report_test
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
-	"fmt"
-	"io"
-	"net/url"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
-	"github.com/pacswatch/pacswatch/internal/peertest"
+	"github.com/pacswatch/pacswatch/internal/browsertest"
 	"github.com/pacswatch/pacswatch/internal/report"
 )
 
@@ -56,7 +49,7 @@ func TestHTMLEscapes(t *testing.T) {
 // no console error, no request other than the file itself, tables and charts rendered, and the
 // hostile AE title, version name and region name shown as text.
 func TestHTMLInChromium(t *testing.T) {
-	bin := requireChromium(t)
+	bin := browsertest.Require(t)
 	st := fixtureStore(t)
 	g, a := fixtureGeo(t)
 	r, err := report.Build(context.Background(), st, report.Options{Geo: g, ASN: a})
@@ -80,8 +73,8 @@ func TestHTMLInChromium(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	b := startChromium(t, bin)
-	got := b.load(t, path)
+	b := browsertest.Start(t, bin)
+	got := load(t, b, path)
 	if len(got.problems) > 0 {
 		t.Errorf("the report had problems in Chromium:\n%s", strings.Join(got.problems, "\n"))
 	}
@@ -111,7 +104,7 @@ func TestHTMLInChromium(t *testing.T) {
 		}
 	}
 
-	bad2 := b.load(t, tampered)
+	bad2 := load(t, b, tampered)
 	joined := strings.Join(bad2.problems, "\n")
 	if !strings.Contains(joined, "127.0.0.1:9") || !strings.Contains(joined, "script") {
 		t.Errorf("a page with a fetch and a script went unnoticed; problems:\n%s", joined)
@@ -119,201 +112,16 @@ func TestHTMLInChromium(t *testing.T) {
 	t.Logf("the tampered page was caught:\n%s", joined)
 }
 
-func requireChromium(t *testing.T) string {
-	t.Helper()
-	for _, name := range []string{"chromium", "chromium-browser"} {
-		if p, err := exec.LookPath(name); err == nil {
-			return p
-		}
-	}
-	msg := "chromium not installed (apt-get install chromium)"
-	if peertest.Required() {
-		t.Fatalf("%s and %s=1", msg, peertest.RequireEnv)
-	}
-	t.Skip(msg)
-	return ""
-}
-
-// browser is headless Chromium driven by the DevTools protocol over a pipe: requests on fd 3,
-// replies and events on fd 4, each message ending in a NUL byte.
-type browser struct {
-	w    io.Writer
-	msgs chan cdpMsg
-	id   int
-}
-
-type cdpMsg struct {
-	ID        int             `json:"id,omitempty"`
-	Method    string          `json:"method,omitempty"`
-	Params    json.RawMessage `json:"params,omitempty"`
-	Result    json.RawMessage `json:"result,omitempty"`
-	Error     *struct{ Message string }
-	SessionID string `json:"sessionId,omitempty"`
-}
-
-func startChromium(t *testing.T, bin string) *browser {
-	t.Helper()
-	toChrome, fromTest, err := os.Pipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	fromChrome, toTest, err := os.Pipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(bin, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-		"--disable-background-networking", "--disable-component-update", "--disable-sync", "--disable-extensions",
-		"--disable-default-apps", "--remote-debugging-pipe", "--user-data-dir="+t.TempDir(), "about:blank")
-	cmd.ExtraFiles = []*os.File{toChrome, toTest} // fd 3: Chromium reads; fd 4: Chromium writes
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	toChrome.Close()
-	toTest.Close()
-	b := &browser{w: fromTest, msgs: make(chan cdpMsg, 1024)}
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		defer close(b.msgs)
-		rd := bufio.NewReaderSize(fromChrome, 1<<20)
-		for {
-			raw, err := rd.ReadBytes(0)
-			if err != nil {
-				return
-			}
-			var m cdpMsg
-			if json.Unmarshal(raw[:len(raw)-1], &m) == nil {
-				b.msgs <- m
-			}
-		}
-	}()
-	t.Cleanup(func() {
-		fromTest.Close()
-		_ = cmd.Process.Kill()
-		_ = cmd.Wait()
-		fromChrome.Close()
-		<-done
-		if t.Failed() {
-			s := stderr.String()
-			t.Logf("chromium stderr (end):\n%s", s[max(0, len(s)-4000):])
-		}
-	})
-	return b
-}
-
-// call sends a command and waits for its reply; events that arrive meanwhile go to onEvent.
-func (b *browser) call(session, method string, params any, onEvent func(cdpMsg)) (json.RawMessage, error) {
-	b.id++
-	msg, err := json.Marshal(map[string]any{"id": b.id, "method": method, "params": params, "sessionId": session})
-	if err != nil {
-		return nil, err
-	}
-	if session == "" {
-		msg, _ = json.Marshal(map[string]any{"id": b.id, "method": method, "params": params})
-	}
-	if _, err := b.w.Write(append(msg, 0)); err != nil {
-		return nil, fmt.Errorf("%s: %w", method, err)
-	}
-	timeout := time.After(60 * time.Second)
-	for {
-		select {
-		case m, ok := <-b.msgs:
-			if !ok {
-				return nil, fmt.Errorf("%s: chromium closed the pipe", method)
-			}
-			if m.ID == b.id {
-				if m.Error != nil {
-					return nil, fmt.Errorf("%s: %s", method, m.Error.Message)
-				}
-				return m.Result, nil
-			}
-			if m.Method != "" && onEvent != nil {
-				onEvent(m)
-			}
-		case <-timeout:
-			return nil, fmt.Errorf("%s: no reply in 60 s", method)
-		}
-	}
-}
-
+// loaded is what load saw of a page.
 type loaded struct {
 	problems []string // console errors, exceptions, dialogs, requests other than the file
 	dom      string   // the page's summary as JSON
 }
 
-// load opens a file in a new tab, waits for its load event, and summarizes the DOM.
-func (b *browser) load(t *testing.T, path string) loaded {
+// load opens a file in a new tab of b at 1280 px and summarizes its DOM.
+func load(t *testing.T, b *browsertest.Browser, path string) loaded {
 	t.Helper()
-	fileURL := (&url.URL{Scheme: "file", Path: path}).String()
-	var out loaded
-	loadedEvent := false
-	var session string
-	onEvent := func(m cdpMsg) {
-		if m.SessionID != session {
-			return
-		}
-		var p struct {
-			Request struct{ URL string }
-			Type    string
-			Args    []struct{ Value any }
-			Entry   struct{ Level, Text, URL string }
-			Message string
-
-			ExceptionDetails struct{ Text string }
-		}
-		_ = json.Unmarshal(m.Params, &p)
-		switch m.Method {
-		case "Network.requestWillBeSent":
-			if p.Request.URL != fileURL && !strings.HasPrefix(p.Request.URL, "data:") {
-				out.problems = append(out.problems, "request: "+p.Request.URL)
-			}
-		case "Runtime.consoleAPICalled":
-			out.problems = append(out.problems, fmt.Sprintf("console.%s: %v (script ran)", p.Type, p.Args))
-		case "Runtime.exceptionThrown":
-			out.problems = append(out.problems, "exception: "+p.ExceptionDetails.Text)
-		case "Log.entryAdded":
-			if p.Entry.Level == "error" || p.Entry.Level == "warning" {
-				out.problems = append(out.problems, fmt.Sprintf("log %s: %s %s", p.Entry.Level, p.Entry.Text, p.Entry.URL))
-			}
-		case "Page.javascriptDialogOpening":
-			out.problems = append(out.problems, "dialog (script ran): "+p.Message)
-		case "Page.loadEventFired":
-			loadedEvent = true
-		}
-	}
-	res, err := b.call("", "Target.createTarget", map[string]any{"url": "about:blank"}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var target struct{ TargetID string }
-	_ = json.Unmarshal(res, &target)
-	if res, err = b.call("", "Target.attachToTarget", map[string]any{"targetId": target.TargetID, "flatten": true}, nil); err != nil {
-		t.Fatal(err)
-	}
-	var att struct{ SessionID string }
-	_ = json.Unmarshal(res, &att)
-	session = att.SessionID
-	for _, m := range []string{"Page.enable", "Network.enable", "Runtime.enable", "Log.enable"} {
-		if _, err := b.call(session, m, map[string]any{}, onEvent); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if _, err := b.call(session, "Page.navigate", map[string]any{"url": fileURL}, onEvent); err != nil {
-		t.Fatal(err)
-	}
-	deadline := time.Now().Add(60 * time.Second)
-	for !loadedEvent {
-		if time.Now().After(deadline) {
-			t.Fatal("no load event in 60 s")
-		}
-		// A cheap round trip lets pending events arrive.
-		if _, err := b.call(session, "Runtime.evaluate", map[string]any{"expression": "1"}, onEvent); err != nil {
-			t.Fatal(err)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	p := b.Load(t, path, 1280, 900)
 	const summary = `JSON.stringify({
 		Tables: document.querySelectorAll("table").length,
 		Rows: document.querySelectorAll("tbody tr").length,
@@ -327,22 +135,7 @@ func (b *browser) load(t *testing.T, path string) loaded {
 		Images: document.images.length,
 		Text: document.body.innerText + " " + Array.from(document.querySelectorAll("title"), e => e.textContent).join(" "),
 	})`
-	res, err = b.call(session, "Runtime.evaluate", map[string]any{"expression": summary, "returnByValue": true}, onEvent)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var ev struct {
-		Result struct {
-			Value string
-		}
-		ExceptionDetails *struct{ Text string }
-	}
-	if err := json.Unmarshal(res, &ev); err != nil || ev.ExceptionDetails != nil {
-		t.Fatalf("evaluate: %v %v", err, ev.ExceptionDetails)
-	}
-	out.dom = ev.Result.Value
-	if _, err := b.call("", "Target.closeTarget", map[string]any{"targetId": target.TargetID}, onEvent); err != nil && !errors.Is(err, io.EOF) {
-		t.Fatal(err)
-	}
+	out := loaded{problems: p.Problems, dom: p.Eval(t, summary)}
+	p.Close(t)
 	return out
 }

@@ -156,12 +156,14 @@ type Row struct {
 	Name    string `json:"name"`              // "India", "Maharashtra", the AS organization
 	Country string `json:"country,omitempty"` // region rows: the region's country code
 	Metrics
+	Apart    Apart    `json:"apart"`              // figures kept out of Metrics
 	Previous *Metrics `json:"previous,omitempty"` // in the compared scan
 	Change   *Metrics `json:"change,omitempty"`   // Metrics − Previous
 	Trend    Trend    `json:"trend,omitempty"`
 }
 
-// Table is the rows of one grouping, most accessible studies first.
+// Table is the rows of one grouping, most accessible studies first; the groups the databases
+// did not place last.
 type Table struct {
 	Group Grouping `json:"group"`
 	Rows  []Row    `json:"rows"`
@@ -186,12 +188,16 @@ type Share struct {
 	TLS     int64 `json:"tls"`
 }
 
-// Caveats count the systems whose figures are not exact.
+// Caveats count the systems whose figures are not exact, and name the host:ports whose counts
+// are kept apart (capped, implausible, honeypot) with what they claimed.
 type Caveats struct {
-	StudiesLowerBound int64 `json:"studies_lower_bound"` // accessible systems whose study count is a lower bound (result cap)
+	StudiesLowerBound int64 `json:"studies_lower_bound"` // accessible systems whose study count is not exact
 	ImagesEstimated   int64 `json:"images_estimated"`    // accessible systems whose image count is extrapolated
 	ImagesUnknown     int64 `json:"images_unknown"`      // accessible systems whose images could not be counted (counted as 0)
 	Honeypots         int64 `json:"honeypots"`           // hosts with a port flagged as a honeypot, left out of every figure
+
+	Hosts          []CaveatHost `json:"hosts"`            // the first maxCaveatHosts, in address order
+	HostsNotListed int64        `json:"hosts_not_listed"` // the others
 }
 
 // Point is one run's totals, for the trend over every run.
@@ -211,9 +217,11 @@ func Definitions() []Definition {
 		{"system", "an IP address; its DICOM ports count once, with the figures of its most exposed port (highest level, then most studies), since the ports of one address usually serve one archive"},
 		{"systems found", "systems with a DICOM service: an association answered at all (accepted, rejected, or aborted by the server); exposure level protected or above"},
 		{"systems accessible", "systems at exposure level query or above: a C-FIND answered with studies"},
-		{"studies, images", "studies and images (instances) counted on accessible systems"},
+		{"studies (data troves), images", "studies and images (instances) counted on accessible systems: exact counts, and estimates labelled as such (see caveats); a study is what the 2019 reports called a data trove"},
 		{"studies with image access, images accessible", "studies and images on accessible systems whose C-GET or C-MOVE was accepted (or proven with --verify-retrieve)"},
 		{"group", "from the location or ASN database given; hosts it does not place are in the group " + Unknown},
+		{"kept apart", "counts not summed into the totals, shown in their own columns: capped (a server's result limit hit and not sliced away: the system is accessible, its studies a lower bound), implausible (beyond the plausibility bounds: more than 100,000 images in a study, more than 10,000,000 studies on a host, answers without a study UID), honeypot (a known honeypot's fingerprint, or one of a cluster of hosts that serve identical study sets or share one identity and TLS certificate)"},
+		{"web only", "systems whose web front end (Orthanc REST, DICOMweb, dcm4chee-arc) shows studies without authentication while their DICOM side does not: accessible, counted in their own columns; a host open on both counts once, on the DICOM side"},
 	}
 }
 
@@ -281,7 +289,7 @@ func Build(ctx context.Context, st store.Reader, opt Options) (*Report, error) {
 		info := scanInfo(runs[prev], old)
 		r.Compare = &info
 	}
-	r.Total = Row{Key: "all", Name: "all systems", Metrics: a.total}
+	r.Total = Row{Key: "all", Name: "all systems", Metrics: a.total, Apart: a.apart}
 	if old != nil {
 		compare(&r.Total, old.total, th)
 	}
@@ -470,8 +478,14 @@ func table(g Grouping, a, old *aggregate, th Thresholds) Table {
 			t.Rows = append(t.Rows, row)
 		}
 	}
+	unknown := func(r Row) int {
+		if isUnknown(r) {
+			return 1
+		}
+		return 0
+	}
 	slices.SortFunc(t.Rows, func(x, y Row) int {
-		return cmp.Or(cmp.Compare(y.Studies, x.Studies), cmp.Compare(y.SystemsAccessible, x.SystemsAccessible),
+		return cmp.Or(cmp.Compare(unknown(x), unknown(y)), cmp.Compare(y.Studies, x.Studies), cmp.Compare(y.SystemsAccessible, x.SystemsAccessible),
 			cmp.Compare(y.SystemsFound, x.SystemsFound), strings.Compare(x.Key, y.Key))
 	})
 	return t

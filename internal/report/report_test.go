@@ -10,6 +10,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -213,8 +214,9 @@ func TestFigures(t *testing.T) {
 	if r.Compare == nil || r.Compare.ID != "s2019-10" || r.Scan.ID != "s2019-11" {
 		t.Fatalf("scan %v compare %v; want s2019-11 against s2019-10", r.Scan.ID, r.Compare)
 	}
-	wantCaveats := report.Caveats{StudiesLowerBound: 1, ImagesEstimated: 1, ImagesUnknown: 1, Honeypots: 1}
-	if r.Caveats != wantCaveats {
+	wantCaveats := report.Caveats{StudiesLowerBound: 1, ImagesEstimated: 1, ImagesUnknown: 1, Honeypots: 1,
+		Hosts: []report.CaveatHost{{Addr: "127.8.0.1:104", Kind: "honeypot", Reason: "flagged as a honeypot", Studies: 999999, Images: 999999}}}
+	if !reflect.DeepEqual(r.Caveats, wantCaveats) {
 		t.Errorf("caveats = %+v, want %+v", r.Caveats, wantCaveats)
 	}
 	if want := (report.Share{Systems: 12, TLS: 1}); r.TLS != want {
@@ -232,12 +234,13 @@ func TestFigures(t *testing.T) {
 	}
 	trends := map[string]report.Trend{}
 	studies := map[string]int64{}
+	rows := map[string]report.Row{}
 	for _, tb := range r.Tables {
 		if tb.Group != report.GroupRegion {
 			continue
 		}
 		for _, row := range tb.Rows {
-			trends[row.Key], studies[row.Key] = row.Trend, row.Studies
+			trends[row.Key], studies[row.Key], rows[row.Key] = row.Trend, row.Studies, row
 		}
 	}
 	for _, tc := range []struct {
@@ -258,8 +261,9 @@ func TestFigures(t *testing.T) {
 			t.Errorf("%s: %d studies, %v; want %d, %v", tc.key, studies[tc.key], trends[tc.key], tc.studies, tc.trend)
 		}
 	}
-	if _, ok := trends["IN/Punjab"]; ok {
-		t.Error("the honeypot's region has a row")
+	// The honeypot's region shows it apart, with no system in its figures.
+	if row := rows["IN/Punjab"]; row.Metrics != (report.Metrics{}) || row.Apart != (report.Apart{HoneypotSystems: 1}) {
+		t.Errorf("the honeypot's region: %+v %+v; want no figure, one honeypot apart", row.Metrics, row.Apart)
 	}
 }
 

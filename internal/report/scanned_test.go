@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pacswatch/pacswatch/internal/browsertest"
 	"github.com/pacswatch/pacswatch/internal/dicom/dicomtest"
 	"github.com/pacswatch/pacswatch/internal/probe"
 	"github.com/pacswatch/pacswatch/internal/probe/dicomprobe"
@@ -25,7 +26,7 @@ import (
 // stores the result, writes the HTML report and opens it in Chromium: the strings show as text and
 // no element comes of them.
 func TestHTMLOfScannedHostileStrings(t *testing.T) {
-	bin := requireChromium(t)
+	bin := browsertest.Require(t)
 	const hostile = "<script>alert(1)"
 	s := dicomtest.Start(t, dicomtest.Config{
 		ImplementationVersionName: hostile,
@@ -68,7 +69,7 @@ func TestHTMLOfScannedHostileStrings(t *testing.T) {
 	if err := os.WriteFile(path, buf.Bytes(), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	got := startChromium(t, bin).load(t, path)
+	got := load(t, browsertest.Start(t, bin), path)
 	if len(got.problems) > 0 {
 		t.Errorf("problems in Chromium:\n%s", strings.Join(got.problems, "\n"))
 	}

@@ -31,6 +31,9 @@ type Spec struct {
 	// Seed draws the archive and the details of the personality: AE titles, the way services are
 	// refused, result caps.
 	Seed uint64
+	// Cluster is the number of addresses of a PersonalityHoneypotCluster host's cluster, which
+	// serve the same archive (same Seed and Studies); the fleet's plan sets it.
+	Cluster int
 }
 
 // Host is the truth about one host:port: what a perfect scanner, guessing called AE titles from
@@ -54,6 +57,10 @@ type Host struct {
 	Studies    int64            `json:"studies"`
 	Instances  int64            `json:"instances"`
 	Modalities map[string]int64 `json:"modalities,omitempty"` // studies per modality
+
+	// Honeypot: a scanner that flags honeypots (package honeypot) flags this one, and its
+	// counts are in no total.
+	Honeypot bool `json:"honeypot,omitempty"`
 }
 
 // A behaviour is everything a Spec's personality and seed decide about its server.
@@ -69,6 +76,9 @@ type behaviour struct {
 	latency        time.Duration
 	tls            bool
 	hostile        scp.Hostile
+	implUID        string // identity on the wire; "" for scp's
+	implVersion    string
+	maxPDU         uint32 // 0 for scp's default
 }
 
 // Limits of the archives a fleet draws.
@@ -114,6 +124,9 @@ func behave(s Spec, dict dicomprobe.Dict, tries int) behaviour {
 			return scp.RefuseStatus
 		}
 		return scp.RefuseContext
+	}
+	if honeypotBehaviour(s.Personality, &b) {
+		return b
 	}
 	switch s.Personality {
 	case PersonalityOpen:
@@ -183,6 +196,10 @@ func (b behaviour) server(tree *scp.Tree, latency, timeout time.Duration, cert *
 		LimitFind:      b.limitFind,
 		Hostile:        b.hostile,
 		Timeout:        timeout,
+		MaxPDU:         b.maxPDU,
+
+		ImplementationClassUID:    b.implUID,
+		ImplementationVersionName: b.implVersion,
 	}
 	if b.latency < 0 {
 		cfg.Latency = latency
@@ -195,7 +212,7 @@ func (b behaviour) server(tree *scp.Tree, latency, timeout time.Duration, cert *
 
 // expect returns what a perfect scanner reports for s, served as b with tree.
 func expect(s Spec, b behaviour, tree *scp.Tree) Host {
-	h := Host{Addr: s.Addr, Personality: s.Personality, Group: s.Group}
+	h := Host{Addr: s.Addr, Personality: s.Personality, Group: s.Group, Honeypot: honeypotTruth(s)}
 	switch s.Personality {
 	case PersonalityHostile:
 		h.Hostile = b.hostile.String()
@@ -246,8 +263,10 @@ func defaultStudies(r *rand.Rand, p Personality) int {
 	switch p {
 	case PersonalityNotDICOM:
 		return 0
-	case PersonalityRetrieve:
+	case PersonalityRetrieve, PersonalityDicompot:
 		return logUniform(r, 1, defaultMaxUncomputedStudies)
+	case PersonalityDICOMHawk:
+		return hawkStudies
 	}
 	return logUniform(r, 1, defaultMaxStudies)
 }

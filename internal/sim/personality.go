@@ -51,6 +51,18 @@ const (
 	PersonalitySlow
 	// PersonalityHostile breaks the protocol in one of the ways of scp.Hostile.
 	PersonalityHostile
+	// PersonalityDICOMHawk is a DICOMHawk honeypot: pynetdicom's identity, open to anyone, with
+	// the ten single-instance CT studies (fake patients) it generates. Honeypots are no part of
+	// DefaultMix: a mix names them.
+	PersonalityDICOMHawk
+	// PersonalityDicompot is a dicompot honeypot: go-netdicom's identity and 4 MiB PDUs, AE
+	// title "radiant", open to anyone, with a small archive without computed counts.
+	PersonalityDicompot
+	// PersonalityHoneypotCluster is a member of a honeypot farm: open archives deployed from one
+	// image, each cluster's members serving the same studies (same seed, same size). A fleet's
+	// members are split into clusters of ClusterSize addresses in address order (a remainder
+	// joins the last cluster).
+	PersonalityHoneypotCluster
 	personalityEnd
 )
 
@@ -66,6 +78,10 @@ var personalityNames = [...]string{
 	PersonalityNotDICOM:     "not-dicom",
 	PersonalitySlow:         "slow",
 	PersonalityHostile:      "hostile",
+
+	PersonalityDICOMHawk:       "dicomhawk",
+	PersonalityDicompot:        "dicompot",
+	PersonalityHoneypotCluster: "honeypot-cluster",
 }
 
 // Personalities returns every personality, in order.
@@ -99,6 +115,10 @@ func ParsePersonality(s string) (Personality, error) {
 	return enumtext.Parse(s, PersonalityOpen, personalityEnd, "sim", "personality")
 }
 
+// Readable reports whether a perfect scanner reads the archive of a host of personality p and
+// counts it in a report's totals: honeypots are read, but left out.
+func (p Personality) Readable() bool { return p.readable() }
+
 // readable reports whether a perfect scanner reads the archive of a host of personality p.
 func (p Personality) readable() bool {
 	switch p {
@@ -106,6 +126,11 @@ func (p Personality) readable() bool {
 		return true
 	}
 	return false
+}
+
+// Honeypot reports whether hosts of personality p are honeypots.
+func (p Personality) Honeypot() bool {
+	return p == PersonalityDICOMHawk || p == PersonalityDicompot || p == PersonalityHoneypotCluster
 }
 
 // DefaultMix is the share of each personality in a fleet, in percent: about a third of the hosts

@@ -8,6 +8,7 @@ import (
 	"io"
 	"maps"
 	"net/netip"
+	"slices"
 	"text/tabwriter"
 
 	"github.com/pacswatch/pacswatch/internal/probe"
@@ -34,7 +35,9 @@ type Score struct {
 //   - tls: the association ran over TLS;
 //   - called_ae: for hosts whose truth names the called AE title they accept, Reported counts
 //     those with an accepted association and Correct those with that very title;
-//   - modalities: readable hosts whose studies per modality are exactly the truth's.
+//   - modalities: readable hosts whose studies per modality are exactly the truth's;
+//   - honeypot: flagged as a honeypot (dicom.honeypot, or a caveat "honeypot"): recall is the
+//     share of the truth's honeypots flagged, precision the share of flags that are honeypots.
 type FieldScore struct {
 	Field    string `json:"field"`
 	Value    string `json:"value"`
@@ -128,6 +131,7 @@ var fieldValues = []struct{ field, value string }{
 	{"tls", "yes"},
 	{"retrieve", probe.RetrieveRefused.String()}, {"retrieve", probe.RetrieveAccepted.String()},
 	{"modalities", "exact"},
+	{"honeypot", "yes"},
 }
 
 // A scorer accumulates a Score.
@@ -256,6 +260,7 @@ func (sc *scorer) compare(t *Host, r *probe.Result) {
 	for _, v := range []probe.Retrieve{probe.RetrieveRefused, probe.RetrieveAccepted} {
 		tally("retrieve", v.String(), t.Retrieve == v, e.Retrieve == v, true)
 	}
+	tally("honeypot", "yes", t.Honeypot, flaggedHoneypot(r), true)
 	readable := tl >= probe.LevelQuery
 	tally("modalities", "exact", readable, rl >= probe.LevelQuery, maps.Equal(t.Modalities, e.Modalities))
 	if !readable {
@@ -271,6 +276,14 @@ func (sc *scorer) compare(t *Host, r *probe.Result) {
 		}
 		c.AbsError += max(v[0]-v[1], v[1]-v[0])
 	}
+}
+
+// flaggedHoneypot reports whether a scan flagged r as a honeypot.
+func flaggedHoneypot(r *probe.Result) bool {
+	if r.DICOM != nil && r.DICOM.Honeypot {
+		return true
+	}
+	return r.Exposure != nil && slices.ContainsFunc(r.Exposure.Caveats, func(c probe.Caveat) bool { return c.Kind == probe.CaveatHoneypot })
 }
 
 // Compare scores results against t.

@@ -224,6 +224,7 @@ func plan(c Config) []Spec {
 			specs[i].Studies = defaultStudies(r, specs[i].Personality)
 		}
 	}
+	clusters(specs)
 	return specs
 }
 
@@ -288,7 +289,6 @@ func assign(r *rand.Rand, mix map[Personality]int, n int) []Personality {
 type Fleet struct {
 	cfg  Config
 	dict dicomprobe.Dict
-	cert *tls.Config
 	ctx  context.Context
 
 	mu     sync.Mutex // protects the fields below
@@ -314,12 +314,8 @@ func Start(ctx context.Context, cfg Config) (*Fleet, error) {
 	if err != nil {
 		return nil, err
 	}
-	cert, err := selfSigned(time.Now())
-	if err != nil {
-		return nil, err
-	}
 	f := &Fleet{
-		cfg: cfg, dict: dicomprobe.DefaultDict(), cert: cert, ctx: ctx,
+		cfg: cfg, dict: dicomprobe.DefaultDict(), ctx: ctx,
 		hosts: map[netip.AddrPort]*host{}, used: map[netip.Addr]int{},
 		rng: rand.New(rand.NewPCG(cfg.Seed, 0xadd)),
 	}
@@ -349,9 +345,16 @@ func (f *Fleet) start(s Spec) (Host, error) {
 		s.Studies = 0
 	}
 	b := behave(s, f.dict, f.cfg.MaxAETries)
-	tree := scp.NewVirtualTree(s.Seed, s.Studies)
+	tree := treeOf(s)
 	h := &host{spec: s, truth: expect(s, b, tree), done: make(chan struct{})}
-	h.srv = scp.New(b.server(tree, f.cfg.Latency, f.cfg.Timeout, f.cert))
+	var cert *tls.Config
+	if b.tls {
+		var err error
+		if cert, err = selfSigned(time.Now(), s.Addr.String()); err != nil {
+			return Host{}, err
+		}
+	}
+	h.srv = scp.New(b.server(tree, f.cfg.Latency, f.cfg.Timeout, cert))
 
 	f.mu.Lock()
 	defer f.mu.Unlock()

@@ -15,8 +15,10 @@ import (
 	"time"
 
 	"github.com/pacswatch/pacswatch/internal/dicom/scp"
+	"github.com/pacswatch/pacswatch/internal/honeypot"
 	"github.com/pacswatch/pacswatch/internal/probe"
 	"github.com/pacswatch/pacswatch/internal/probe/dicomprobe"
+	"github.com/pacswatch/pacswatch/internal/store"
 	"github.com/pacswatch/pacswatch/internal/targets"
 )
 
@@ -41,7 +43,9 @@ func startFleet(t *testing.T, cfg Config) *Fleet {
 // within maxHost.
 func probeAll(t *testing.T, hosts []netip.AddrPort, maxHost time.Duration) []probe.Result {
 	t.Helper()
-	p := dicomprobe.New(dicomprobe.Config{Depth: dicomprobe.DepthQuery, Timeout: 2 * time.Second})
+	// A store's secret, so that study sets compare (probe.Exposure.StudySet).
+	secret := []byte("pacswatch sim test secret, 32 b.")
+	p := dicomprobe.New(dicomprobe.Config{Depth: dicomprobe.DepthQuery, Timeout: 2 * time.Second, Secret: secret})
 	out := make([]probe.Result, len(hosts))
 	sem := make(chan struct{}, 16)
 	var wg sync.WaitGroup
@@ -82,7 +86,7 @@ func TestPerfectScanner(t *testing.T) {
 	f := startFleet(t, Config{Hosts: 220, Seed: 3, CIDR: netip.MustParsePrefix("127.13.0.0/22"), Latency: 200 * time.Millisecond,
 		Mix: map[Personality]int{PersonalityOpen: 20, PersonalityCalledDict: 10, PersonalityCalledSecret: 8, PersonalityCalling: 7,
 			PersonalityEchoOnly: 15, PersonalityQueryOnly: 10, PersonalityRetrieve: 12, PersonalityTLS: 5, PersonalityNotDICOM: 6,
-			PersonalitySlow: 6, PersonalityHostile: 10}})
+			PersonalitySlow: 6, PersonalityHostile: 10, PersonalityDICOMHawk: 2, PersonalityDicompot: 2, PersonalityHoneypotCluster: 5}})
 	tr := f.Truth()
 	got := map[Personality]int{}
 	for _, h := range tr.Hosts {
@@ -93,10 +97,13 @@ func TestPerfectScanner(t *testing.T) {
 			t.Errorf("no %v host in the fleet", p)
 		}
 	}
-	results := probeAll(t, addrsOf(tr), 20*time.Second)
+	results := flagHoneypots(probeAll(t, addrsOf(tr), 20*time.Second))
 	s := Compare(tr, results)
 	var buf bytes.Buffer
 	s.WriteText(&buf)
+	if hp, _ := s.Field("honeypot", "yes"); hp.Truth < 6 {
+		t.Errorf("%d honeypots in the truth, want the DICOMHawks, dicompots and a cluster", hp.Truth)
+	}
 	if !s.Perfect() {
 		for i, r := range results {
 			h := tr.Hosts[i]
@@ -119,6 +126,22 @@ func TestPerfectScanner(t *testing.T) {
 		t.Fatalf("score not perfect:\n%s", buf.String())
 	}
 	t.Logf("\n%s", buf.String())
+}
+
+// flagHoneypots adds the caveats honeypot.Flag would write to results, as one scan's.
+func flagHoneypots(results []probe.Result) []probe.Result {
+	d := honeypot.NewDetector(honeypot.Config{})
+	for i := range results {
+		d.Add(&results[i])
+	}
+	at := map[netip.AddrPort]int{}
+	for i, r := range results {
+		at[netip.AddrPortFrom(r.IP, r.Port)] = i
+	}
+	for _, f := range d.Flagged() {
+		store.AddCaveat(&results[at[f.Addr]], f.Caveat)
+	}
+	return results
 }
 
 // TestListenersLoopback checks the address of every listener of a fleet: inside 127.0.0.0/8

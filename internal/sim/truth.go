@@ -59,9 +59,10 @@ func ReadTruth(r io.Reader) (Truth, error) {
 	return t, nil
 }
 
-// selfSigned returns the TLS configuration of a fleet's DICOM TLS hosts: a new P-256 key and a
-// self-signed certificate valid for a year from now, as a lab's archive would have.
-func selfSigned(now time.Time) (*tls.Config, error) {
+// selfSigned returns the TLS configuration of a DICOM TLS host: a new P-256 key and a
+// self-signed certificate for host valid for a year from now, as a lab's archive would have.
+// Each host has its own: a certificate shared by many hosts is a honeypot farm's sign.
+func selfSigned(now time.Time, host string) (*tls.Config, error) {
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		return nil, fmt.Errorf("sim: tls key: %w", err)
@@ -70,7 +71,7 @@ func selfSigned(now time.Time) (*tls.Config, error) {
 	if err != nil {
 		return nil, fmt.Errorf("sim: tls serial: %w", err)
 	}
-	name := pkix.Name{CommonName: "pacswatch sim PACS", Organization: []string{"pacswatch sim"}}
+	name := pkix.Name{CommonName: "pacswatch sim PACS " + host, Organization: []string{"pacswatch sim"}}
 	tmpl := &x509.Certificate{
 		SerialNumber: serial,
 		Subject:      name,

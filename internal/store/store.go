@@ -22,9 +22,11 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"slices"
 	"time"
 
 	"github.com/pacswatch/pacswatch/internal/probe"
+	"github.com/pacswatch/pacswatch/internal/textsafe"
 )
 
 var (
@@ -261,6 +263,13 @@ type Store interface {
 	// it. It returns ErrNotFound if the scan does not exist.
 	PutResults(ctx context.Context, scanID string, rs []probe.Result, progress Progress) error
 
+	// AddCaveats adds caveats to stored results of scan scanID after the fact (honeypot.Flag
+	// writes them once a scan's hosts can be compared), all in one transaction: each Mark's
+	// caveat is added to the result of its address and port (AddCaveat), the result sanitized
+	// again, and what Systems reads of it follows (ApartOf). A mark for a result that is not
+	// stored is an error wrapping ErrNotFound, and nothing changes; so is an unknown scan.
+	AddCaveats(ctx context.Context, scanID string, marks []Mark) error
+
 	// Secret returns the database's 32-byte random secret, used as the
 	// HMAC-SHA-256 key for study UIDs. It is created on first use and
 	// never changes afterwards.
@@ -278,6 +287,39 @@ type Store interface {
 	// ReleaseLease ends holder's lease; releasing a lease one does not hold is not an error.
 	// It returns ErrNotFound for an unknown scan.
 	ReleaseLease(ctx context.Context, id, holder string) error
+}
+
+// Mark is a caveat for one stored result: the one of its scan's address and port.
+type Mark struct {
+	IP     netip.Addr
+	Port   uint16
+	Caveat probe.Caveat
+}
+
+// AddCaveat adds c to r's exposure unless a caveat of the same kind and reason is there (once
+// sanitized, as Result.Sanitize cleans them), and reports whether r changed. A honeypot caveat also sets dicom.honeypot when r has a DICOM
+// part. r's caveats and DICOM part are replaced, never written through; r without an exposure
+// gets one of level closed, holding only the caveat.
+func AddCaveat(r *probe.Result, c probe.Caveat) bool {
+	c = probe.Caveat{Kind: textsafe.Clean(c.Kind, 16), Reason: textsafe.Clean(c.Reason, probe.MaxError)}
+	changed := false
+	if c.Kind == probe.CaveatHoneypot && r.DICOM != nil && !r.DICOM.Honeypot {
+		d := *r.DICOM
+		d.Honeypot = true
+		r.DICOM, changed = &d, true
+	}
+	var e probe.Exposure
+	if r.Exposure != nil {
+		e = *r.Exposure
+	}
+	for _, have := range e.Caveats {
+		if have == c {
+			return changed
+		}
+	}
+	e.Caveats = append(slices.Clip(e.Caveats), c)
+	r.Exposure = &e
+	return true
 }
 
 // SecretSize is the length of the secret Store.Secret returns.

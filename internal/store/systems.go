@@ -10,8 +10,11 @@ import (
 
 // Systems are the figures of the 2019 reports (SPEC "report") over a set of results. A system
 // is an address: its ports count once, with the figures of its representative port, the one
-// that Outranks the others, ports flagged as honeypots (dicom.honeypot) left out. Sums saturate
-// at math.MaxInt64: a server's claims cannot wrap a total.
+// that Outranks the others, ports left out by ApartOf (honeypots, implausible counts) not
+// considered. Totals sum only exact and labelled-estimate counts (SPEC "report"): a
+// representative port whose count is a lower bound (ApartLowerBound) counts as a system found
+// and accessible, but its studies and images are in no sum. Sums saturate at math.MaxInt64: a
+// server's claims cannot wrap a total.
 type Systems struct {
 	Found      int64 // representative level protected or above: an association answered at all
 	Accessible int64 // representative level query or above
@@ -40,7 +43,46 @@ func Outranks(a, b *probe.Result) bool {
 	return ea.Instances > eb.Instances
 }
 
-// Add counts the system whose representative port is rep.
+// Apart says how a result's counts enter the totals (SPEC "report": totals sum only exact and
+// labelled-estimate counts of confirmed systems; capped, implausible and honeypot counts
+// apart).
+type Apart uint8
+
+const (
+	// ApartNone: the result counts in full: an exact count, or an estimate labelled as one.
+	ApartNone Apart = iota
+	// ApartLowerBound: a caveat "capped" says the count is a lower bound: the system counts as
+	// found and accessible, its studies and images in no total.
+	ApartLowerBound
+	// ApartLeftOut: a honeypot (dicom.honeypot, or a caveat "honeypot") or a count beyond the
+	// plausibility bounds (a caveat "implausible"): the port is left out of every figure, as if
+	// it had not answered.
+	ApartLeftOut
+)
+
+// ApartOf returns how r's counts enter the totals. Only caveats (and dicom.honeypot) set a
+// result apart: a count without them, exact or not, is summed, as records written before
+// caveats existed were.
+func ApartOf(r *probe.Result) Apart {
+	a := ApartNone
+	if r.DICOM != nil && r.DICOM.Honeypot {
+		return ApartLeftOut
+	}
+	if r.Exposure == nil {
+		return a
+	}
+	for _, c := range r.Exposure.Caveats {
+		switch c.Kind {
+		case probe.CaveatHoneypot, probe.CaveatImplausible:
+			return ApartLeftOut
+		case probe.CaveatCapped:
+			a = ApartLowerBound
+		}
+	}
+	return a
+}
+
+// Add counts the system whose representative port is rep (a port ApartOf does not leave out).
 func (s *Systems) Add(rep *probe.Result) {
 	l := rep.Level()
 	if l < probe.LevelProtected {
@@ -52,6 +94,9 @@ func (s *Systems) Add(rep *probe.Result) {
 	}
 	e := rep.Exposure
 	s.Accessible++
+	if ApartOf(rep) != ApartNone {
+		return
+	}
 	s.Studies = addSat(s.Studies, e.Studies)
 	s.Images = addSat(s.Images, e.Instances)
 	if l >= probe.LevelRetrieve || e.Retrieve >= probe.RetrieveAccepted {
@@ -75,7 +120,7 @@ func SystemsOf(rs []probe.Result) Systems {
 	var order []netip.Addr
 	for i := range rs {
 		r := &rs[i]
-		if r.DICOM != nil && r.DICOM.Honeypot {
+		if ApartOf(r) == ApartLeftOut {
 			continue
 		}
 		cur, ok := reps[r.IP]

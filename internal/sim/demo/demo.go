@@ -87,9 +87,10 @@ func Location(name string) geo.Location {
 
 // Config is the sim configuration of the demo fleet at the first scan: every group's systems
 // and studies on CIDR and Ports, no hostile hosts (they have their own suite; the demo reads
-// like a report).
+// like a report), and a few honeypots (DICOMHawk, dicompot, and a cluster of ClusterSize
+// addresses serving one archive), as a census meets them and leaves them out of its totals.
 func Config(seed uint64) (sim.Config, error) {
-	mix, err := sim.ParseMix("hostile=0")
+	mix, err := sim.ParseMix("hostile=0,dicomhawk=1,dicompot=1,honeypot-cluster=2")
 	if err != nil {
 		return sim.Config{}, fmt.Errorf("demo: %w", err)
 	}
@@ -104,45 +105,84 @@ func Config(seed uint64) (sim.Config, error) {
 // NewPerGroup is how many systems appear in a group with NewSystems.
 const NewPerGroup = 3
 
+// newStudies is the archive size of the i-th new system of a group.
+func newStudies(i int) int { return 15 + 5*i }
+
 // Change is what Age did to the fleet.
 type Change struct {
 	Resized, Closed, Added int // archives that grew or shrank, systems removed, systems added
 }
 
-// Age changes the fleet as the sixty days between the 2019 reports did: each archive of a
-// group grows or shrinks by the group's After/Before (at least one study), every system of a
-// CloseAll group closes, and NewPerGroup retrieve-open systems appear in each NewSystems
-// group.
+// Age changes the fleet as the sixty days between the 2019 reports did: every system of a
+// CloseAll group closes; NewPerGroup retrieve-open systems appear in each NewSystems group;
+// and the readable archives of every other group are resized so that, with the new ones, they
+// hold the group's After studies exactly (each at least one), so that the report's growth is
+// the published one (India: 627,000 to 1,010,000, +61 %). Honeypots keep their archives.
 func Age(fleet *sim.Fleet) (Change, error) {
 	var c Change
+	members := map[string][]sim.Spec{}
 	for _, s := range fleet.Specs() {
-		g, ok := Find(s.Group)
-		if !ok || s.Studies == 0 {
+		if s.Studies == 0 {
 			continue
 		}
-		switch {
-		case g.CloseAll:
+		if g, ok := Find(s.Group); ok && g.CloseAll {
 			if err := fleet.Remove(s.Addr); err != nil {
 				return c, err
 			}
 			c.Closed++
-		case g.After != g.Before && g.Before > 0:
-			if _, err := fleet.Resize(s.Addr, max(1, s.Studies*g.After/g.Before)); err != nil {
+			continue
+		}
+		if s.Personality.Readable() {
+			members[s.Group] = append(members[s.Group], s)
+		}
+	}
+	for _, g := range groups {
+		target := g.After
+		if g.NewSystems {
+			for i := range NewPerGroup {
+				if _, err := fleet.Add(sim.Spec{Personality: sim.PersonalityRetrieve, Studies: newStudies(i), Group: g.Name()}); err != nil {
+					return c, err
+				}
+				c.Added++
+				target -= newStudies(i)
+			}
+		}
+		if g.CloseAll || g.After == g.Before && !g.NewSystems {
+			continue
+		}
+		specs := members[g.Name()]
+		for i, n := range resize(specs, target) {
+			if n == specs[i].Studies {
+				continue
+			}
+			if _, err := fleet.Resize(specs[i].Addr, n); err != nil {
 				return c, err
 			}
 			c.Resized++
 		}
 	}
-	for _, g := range groups {
-		if !g.NewSystems {
-			continue
-		}
-		for i := range NewPerGroup {
-			if _, err := fleet.Add(sim.Spec{Personality: sim.PersonalityRetrieve, Studies: 15 + 5*i, Group: g.Name()}); err != nil {
-				return c, err
-			}
-			c.Added++
+	return c, nil
+}
+
+// resize returns new sizes for archives that add up to target (at least one each): each in
+// proportion to its size, the rounding remainder to the largest.
+func resize(specs []sim.Spec, target int) []int {
+	total := 0
+	for _, s := range specs {
+		total += s.Studies
+	}
+	out := make([]int, len(specs))
+	if total == 0 {
+		return out
+	}
+	got, big := 0, 0
+	for i, s := range specs {
+		out[i] = max(1, s.Studies*target/total)
+		got += out[i]
+		if out[i] > out[big] {
+			big = i
 		}
 	}
-	return c, nil
+	out[big] = max(1, out[big]+target-got)
+	return out
 }

@@ -232,6 +232,41 @@ func (s *Store) PutResults(ctx context.Context, scanID string, rs []probe.Result
 	return nil
 }
 
+// AddCaveats implements store.Store.
+func (s *Store) AddCaveats(ctx context.Context, scanID string, marks []store.Mark) error {
+	err := s.withScan(ctx, scanID, func(sc *scan) error {
+		// Every record is changed on a copy first: a mark for a result not stored changes
+		// nothing.
+		out := map[netip.AddrPort][]byte{}
+		for _, m := range marks {
+			k := netip.AddrPortFrom(m.IP, m.Port)
+			rec, ok := out[k]
+			if !ok {
+				if rec, ok = sc.results[k]; !ok {
+					return fmt.Errorf("result %s of scan %q: %w", k, scanID, store.ErrNotFound)
+				}
+			}
+			var r probe.Result
+			if err := json.Unmarshal(rec, &r); err != nil {
+				return fmt.Errorf("%w: result of scan %q: %v", store.ErrCorrupt, scanID, err)
+			}
+			store.AddCaveat(&r, m.Caveat)
+			r.Sanitize()
+			b, err := json.Marshal(&r)
+			if err != nil {
+				return fmt.Errorf("store: add caveats to scan %q: %w", scanID, err)
+			}
+			out[k] = b
+		}
+		maps.Copy(sc.results, out)
+		return nil
+	})
+	if errors.Is(err, store.ErrNotFound) {
+		return fmt.Errorf("add caveats to %w", err)
+	}
+	return err
+}
+
 // records returns a scan's records ordered by ip then port, for reading without the lock.
 func (s *Store) records(ctx context.Context, id string) ([][]byte, []netip.AddrPort, error) {
 	var (

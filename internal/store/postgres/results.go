@@ -30,6 +30,7 @@ type columns struct {
 	honeypot                   []bool
 	retrieve                   []string
 	studies, instances         []int64
+	apart                      []int16
 	record                     []string
 	index                      map[netip.AddrPort]int // row of each target: the last result wins
 }
@@ -46,7 +47,9 @@ func (c *columns) add(r *probe.Result, rec []byte) {
 		c.status, c.level, c.association = append(c.status, ""), append(c.level, ""), append(c.association, "")
 		c.honeypot, c.retrieve = append(c.honeypot, false), append(c.retrieve, "")
 		c.studies, c.instances, c.record = append(c.studies, 0), append(c.instances, 0), append(c.record, "")
+		c.apart = append(c.apart, 0)
 	}
+	c.apart[i] = int16(store.ApartOf(r))
 	c.status[i], c.level[i], c.record[i] = r.Status.String(), r.Level().String(), string(rec)
 	c.association[i], c.honeypot[i] = probe.AssociationNone.String(), false
 	c.retrieve[i], c.studies[i], c.instances[i] = probe.RetrieveUntested.String(), 0, 0
@@ -61,16 +64,16 @@ func (c *columns) add(r *probe.Result, rec []byte) {
 // slice returns the arguments of rows [i, j) for insertSQL, after the scan's key.
 func (c *columns) slice(seq int64, i, j int) []any {
 	return []any{seq, c.ip[i:j], c.port[i:j], c.status[i:j], c.level[i:j], c.association[i:j], c.honeypot[i:j],
-		c.retrieve[i:j], c.studies[i:j], c.instances[i:j], c.record[i:j]}
+		c.retrieve[i:j], c.studies[i:j], c.instances[i:j], c.record[i:j], c.apart[i:j]}
 }
 
 const insertSQL = `INSERT INTO results
-	(scan_seq, ip, port, status, level, association, honeypot, retrieve, studies, instances, record)
+	(scan_seq, ip, port, status, level, association, honeypot, retrieve, studies, instances, record, apart)
 	SELECT $1, * FROM unnest($2::bytea[], $3::integer[], $4::text[], $5::text[], $6::text[], $7::boolean[],
-		$8::text[], $9::bigint[], $10::bigint[], $11::text[])
+		$8::text[], $9::bigint[], $10::bigint[], $11::text[], $12::smallint[])
 	ON CONFLICT (scan_seq, ip, port) DO UPDATE SET status = excluded.status, level = excluded.level,
 		association = excluded.association, honeypot = excluded.honeypot, retrieve = excluded.retrieve,
-		studies = excluded.studies, instances = excluded.instances, record = excluded.record`
+		studies = excluded.studies, instances = excluded.instances, record = excluded.record, apart = excluded.apart`
 
 // PutResults implements store.Store: the checkpoint and the results in one transaction, the
 // results as arrays in a few statements.

@@ -49,22 +49,25 @@ var systemsQuery = func() string {
 		levels = append(levels, fmt.Sprintf(`'%s'`, l))
 	}
 	accessible := fmt.Sprintf(`lvl >= %d`, probe.LevelQuery)
-	imageAccess := fmt.Sprintf(`lvl >= %d AND (lvl >= %d OR retrieve IN ('%s', '%s'))`,
-		probe.LevelQuery, probe.LevelRetrieve, probe.RetrieveAccepted, probe.RetrieveVerified)
+	// Only counts no caveat sets apart are summed (store.Systems); left-out ports count for
+	// nothing, not even as systems found.
+	summed := fmt.Sprintf(`lvl >= %d AND apart = %d`, probe.LevelQuery, store.ApartNone)
+	imageAccess := fmt.Sprintf(`%s AND (lvl >= %d OR retrieve IN ('%s', '%s'))`,
+		summed, probe.LevelRetrieve, probe.RetrieveAccepted, probe.RetrieveVerified)
 	capped := func(col, filter string) string {
 		return fmt.Sprintf(`least(coalesce(sum(%s) FILTER (WHERE %s), 0), 9223372036854775807)::bigint`, col, filter)
 	}
 	return `WITH ports AS (
-			SELECT ip, port, ` + rank.String() + ` AS lvl, retrieve, studies, instances
+			SELECT ip, port, ` + rank.String() + ` AS lvl, retrieve, studies, instances, apart
 			FROM results WHERE scan_seq = ANY($1::bigint[]) AND NOT honeypot
-				AND level IN (` + strings.Join(levels, ", ") + `)
+				AND level IN (` + strings.Join(levels, ", ") + `) AND apart < ` + fmt.Sprint(int(store.ApartLeftOut)) + `
 		), reps AS (
-			SELECT lvl, retrieve, studies, instances,
+			SELECT lvl, retrieve, studies, instances, apart,
 				row_number() OVER (PARTITION BY ip ORDER BY lvl DESC, studies DESC, instances DESC, port) AS n
 			FROM ports
 		)
 		SELECT count(*), count(*) FILTER (WHERE ` + accessible + `), ` +
-		capped("studies", accessible) + `, ` + capped("instances", accessible) + `, ` +
+		capped("studies", summed) + `, ` + capped("instances", summed) + `, ` +
 		capped("studies", imageAccess) + `, ` + capped("instances", imageAccess) + `
 		FROM reps WHERE n = 1`
 }()

@@ -83,8 +83,8 @@ func TestMigrateV2(t *testing.T) {
 	// Open migrates it: the new columns filled from the records, time gone, the same figures.
 	s := openTest(t, path)
 	defer s.Close()
-	if got := query(t, path, "PRAGMA user_version"); got != "4" {
-		t.Errorf("after Open, user_version = %s, want 4", got)
+	if got := query(t, path, "PRAGMA user_version"); got != "5" {
+		t.Errorf("after Open, user_version = %s, want 5", got)
 	}
 	if got := query(t, path, "SELECT group_concat(honeypot || ' ' || retrieve, ',') FROM (SELECT * FROM results ORDER BY ip, port)"); got != "0 accepted,1 untested,0 untested" {
 		t.Errorf("honeypot and retrieve columns = %s", got)

@@ -120,8 +120,8 @@ func TestMigrateV1(t *testing.T) {
 	// Open migrates it in place.
 	s := openTest(t, path)
 	defer s.Close()
-	if got := query(t, path, "PRAGMA user_version"); got != "4" {
-		t.Errorf("after Open, user_version = %s, want 4", got)
+	if got := query(t, path, "PRAGMA user_version"); got != "5" {
+		t.Errorf("after Open, user_version = %s, want 5", got)
 	}
 	checkV1(t, s)
 	// What version 2 added works on the old scan.

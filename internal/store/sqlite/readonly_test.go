@@ -375,6 +375,7 @@ func TestOpenReadOnlyWrites(t *testing.T) {
 		{"AcquireLease", leaseErr},
 		{"RenewLease", r.RenewLease(ctx, "1", "h", later)},
 		{"ReleaseLease", r.ReleaseLease(ctx, "1", "h")},
+		{"AddCaveats", r.AddCaveats(ctx, "1", []store.Mark{{IP: netip.MustParseAddr("127.0.0.1"), Port: 104, Caveat: probe.Caveat{Kind: probe.CaveatHoneypot}}})},
 		{"Secret", secretErr},
 	}
 	for _, tt := range tests {

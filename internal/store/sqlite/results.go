@@ -22,7 +22,8 @@ type row struct {
 	honeypot           bool   // dicom.honeypot
 	retrieve           string // exposure.retrieve, "untested" without an exposure
 	studies, instances int64
-	record             string // TEXT: the column is STRICT
+	apart              store.Apart // store.ApartOf the result
+	record             string      // TEXT: the column is STRICT
 }
 
 // PutResults implements store.Store.
@@ -45,7 +46,8 @@ func (s *Store) PutResults(ctx context.Context, scanID string, rs []probe.Result
 			return fmt.Errorf("store: put results of scan %q: result %d: %w", scanID, i, err)
 		}
 		rows[i] = row{ip: ipKey(r.IP), port: r.Port, status: r.Status.String(), level: r.Level().String(),
-			association: probe.AssociationNone.String(), retrieve: probe.RetrieveUntested.String(), record: string(rec)}
+			association: probe.AssociationNone.String(), retrieve: probe.RetrieveUntested.String(), record: string(rec),
+			apart: store.ApartOf(&r)}
 		if r.DICOM != nil {
 			rows[i].association, rows[i].honeypot = r.DICOM.Association.String(), r.DICOM.Honeypot
 		}
@@ -74,19 +76,19 @@ func (s *Store) PutResults(ctx context.Context, scanID string, rs []probe.Result
 	}
 	if len(rows) > 0 {
 		stmt, err := tx.PrepareContext(ctx, `INSERT INTO results
-			(scan_seq, ip, port, status, level, association, honeypot, retrieve, studies, instances, record)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+			(scan_seq, ip, port, status, level, association, honeypot, retrieve, studies, instances, apart, record)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 			ON CONFLICT (scan_seq, ip, port) DO UPDATE SET status = excluded.status,
 			level = excluded.level, association = excluded.association, honeypot = excluded.honeypot,
 			retrieve = excluded.retrieve, studies = excluded.studies,
-			instances = excluded.instances, record = excluded.record`)
+			instances = excluded.instances, apart = excluded.apart, record = excluded.record`)
 		if err != nil {
 			return fmt.Errorf("store: put results of scan %q: %w", scanID, err)
 		}
 		defer stmt.Close()
 		for _, r := range rows {
 			_, err := stmt.ExecContext(ctx, seq, r.ip, r.port, r.status, r.level, r.association,
-				r.honeypot, r.retrieve, r.studies, r.instances, r.record)
+				r.honeypot, r.retrieve, r.studies, r.instances, int(r.apart), r.record)
 			if err != nil {
 				return fmt.Errorf("store: put results of scan %q: %w", scanID, err)
 			}

@@ -16,8 +16,8 @@ import (
 // ranks each host's ports as store.Outranks does and the first of each host is counted. Sums
 // are taken in two halves (bits 32 and up, and the low 32 bits), which cannot overflow SQLite's
 // 64-bit sum, and joined here saturating, as store.Systems documents. A store of schema
-// version 1 or 2 (read-only) has no honeypot and retrieve columns, and its columns are read
-// from the records instead.
+// version 1 or 2 (read-only) has no honeypot and retrieve columns, and one older than 4 no
+// apart column: they are read from the records instead.
 func (s *Store) Systems(ctx context.Context, scanIDs ...string) (store.Systems, error) {
 	if len(scanIDs) == 0 {
 		return store.Systems{}, nil
@@ -83,7 +83,10 @@ func (s *Store) seqs(ctx context.Context, db *sql.DB, scanIDs []string, ids []by
 
 // systemsQuery is Systems' query in s's schema; its one argument is a JSON array of scan keys.
 func (s *Store) systemsQuery() string {
-	honeypot, retrieve, studies, instances := `honeypot`, `retrieve`, `studies`, `instances`
+	honeypot, retrieve, studies, instances, apart := `honeypot`, `retrieve`, `studies`, `instances`, `apart`
+	if s.version < 5 {
+		apart = apartFromRecord
+	}
 	if s.version < 3 {
 		honeypot = `coalesce(record ->> '$.dicom.honeypot', 0)`
 		retrieve = `coalesce(record ->> '$.exposure.retrieve', 'untested')`
@@ -104,26 +107,38 @@ func (s *Store) systemsQuery() string {
 	}
 	counted := strings.Join(levels, ", ")
 	accessible := fmt.Sprintf(`lvl >= %d`, probe.LevelQuery)
-	imageAccess := fmt.Sprintf(`lvl >= %d AND (lvl >= %d OR retrieve IN ('%s', '%s'))`,
-		probe.LevelQuery, probe.LevelRetrieve, probe.RetrieveAccepted, probe.RetrieveVerified)
+	// Only counts no caveat sets apart are summed (store.Systems).
+	summed := fmt.Sprintf(`lvl >= %d AND apart = %d`, probe.LevelQuery, store.ApartNone)
+	imageAccess := fmt.Sprintf(`%s AND (lvl >= %d OR retrieve IN ('%s', '%s'))`,
+		summed, probe.LevelRetrieve, probe.RetrieveAccepted, probe.RetrieveVerified)
 	halves := func(col, filter string) string {
 		return fmt.Sprintf(`coalesce(sum(%[1]s >> 32) FILTER (WHERE %[2]s), 0), coalesce(sum(%[1]s & 4294967295) FILTER (WHERE %[2]s), 0)`, col, filter)
 	}
 	return `WITH ports AS (
 			SELECT ip, port, ` + rank.String() + ` AS lvl, ` + retrieve + ` AS retrieve,
-				` + studies + ` AS studies, ` + instances + ` AS instances
+				` + studies + ` AS studies, ` + instances + ` AS instances, ` + apart + ` AS apart
 			FROM results WHERE scan_seq IN (SELECT value FROM json_each(?1)) AND ` + honeypot + ` = 0
-				AND level IN (` + counted + `)
+				AND level IN (` + counted + `) AND ` + apart + fmt.Sprintf(` < %d`, store.ApartLeftOut) + `
 		), reps AS (
-			SELECT lvl, retrieve, studies, instances,
+			SELECT lvl, retrieve, studies, instances, apart,
 				row_number() OVER (PARTITION BY ip ORDER BY lvl DESC, studies DESC, instances DESC, port) AS n
 			FROM ports
 		)
 		SELECT count(*), count(*) FILTER (WHERE ` + accessible + `), ` +
-		halves("studies", accessible) + `, ` + halves("instances", accessible) + `, ` +
+		halves("studies", summed) + `, ` + halves("instances", summed) + `, ` +
 		halves("studies", imageAccess) + `, ` + halves("instances", imageAccess) + `
 		FROM reps WHERE n = 1`
 }
+
+// apartFromRecord is store.ApartOf in SQL over a result's record, for stores older than
+// version 5 (read-only), which have no apart column; migration 0005 fills the column with it.
+const apartFromRecord = `(CASE
+	WHEN coalesce(record ->> '$.dicom.honeypot', 0) THEN 2
+	WHEN EXISTS (SELECT 1 FROM json_each(record, '$.exposure.caveats')
+		WHERE value ->> '$.kind' IN ('honeypot', 'implausible')) THEN 2
+	WHEN EXISTS (SELECT 1 FROM json_each(record, '$.exposure.caveats')
+		WHERE value ->> '$.kind' = 'capped') THEN 1
+	ELSE 0 END)`
 
 // join returns hi·2³² + lo, saturating at math.MaxInt64.
 func join(hi, lo int64) int64 {

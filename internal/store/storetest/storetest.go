@@ -56,6 +56,8 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"Systems", testSystems},
 		{"ShardWriters", testShardWriters},
 		{"HostResults", testHostResults},
+		{"SystemsApart", testSystemsApart},
+		{"AddCaveats", testAddCaveats},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) { tt.fn(t, open) })
