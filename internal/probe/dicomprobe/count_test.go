@@ -9,6 +9,7 @@ import (
 	"maps"
 	"net"
 	"net/netip"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -85,33 +86,31 @@ func TestSplitDay(t *testing.T) {
 	}
 }
 
-func TestModality(t *testing.T) {
-	for _, tc := range []struct{ in, want string }{
-		{"CT", "CT"},
-		{" MR ", "MR"},
-		{"RTIMAGE", "RTIMAGE"},
-		{"ct", "OTHER"},
-		{"FAKE^PATIENT", "OTHER"},
-		{"ABCDEFGHIJKLMNOPQ", "OTHER"}, // 17 characters
-		{"ÄRZT", "OTHER"},
-		{"", ""},
-	} {
-		if got := modality(tc.in); got != tc.want {
-			t.Errorf("modality(%q) = %q, want %q", tc.in, got, tc.want)
-		}
+func TestAddModalities(t *testing.T) {
+	c := &counter{}
+	c.addModalities([]string{"CT", " CT ", "ct", "ZZDOEJOHN", "FAKE^PATIENT", "ABCDEFGHIJKLMNOPQ", "ÄRZT", "", "RTIMAGE"})
+	c.addModalities([]string{"MR", "DOE"})
+	want := map[string]int64{"CT": 1, "RTIMAGE": 1, "MR": 1, probe.ModalityOther: 2}
+	if !maps.Equal(c.mods, want) {
+		t.Errorf("modalities = %v, want %v: names where a modality belongs must not be kept", c.mods, want)
 	}
 }
 
 func TestAddModalitiesBounded(t *testing.T) {
+	terms := strings.Fields(`ANN AR ASMT AU BDUS BI BMD CR CTPROTOCOL DG DMS DOC DX ECG EEG EMG EOG EPS ES FID GM HC
+		HD IO IOL IVOCT IVUS KER KO LEN LS M3D MG MR NM OAM OCT OP OPM OPT OPTBSV OPTENF OPV OSS OT PLAN POS
+		PR PT PX REG RESP RF RG RTDOSE RTIMAGE RTINTENT RTPLAN RTRAD RTRECORD RTSEGANN RTSTRUCT RWV SEG SM SMR
+		SR SRF STAIN TEXTUREMAP TG US VA XA XAPROTOCOL XC`)
 	c := &counter{}
-	for i := range 200 {
-		c.addModalities([]string{fmt.Sprintf("M%d", i), "CT", "CT"})
+	for _, m := range terms {
+		c.addModalities([]string{m, "CT", "CT"})
 	}
 	if len(c.mods) != probe.MaxModalities {
 		t.Errorf("%d modality keys, want %d", len(c.mods), probe.MaxModalities)
 	}
-	if c.mods["CT"] != 200 || c.mods["OTHER"] != 200-(probe.MaxModalities-2) {
-		t.Errorf("CT %d OTHER %d, want 200 and %d", c.mods["CT"], c.mods["OTHER"], 200-(probe.MaxModalities-2))
+	n := len(terms)
+	if c.mods["CT"] != int64(n) || c.mods[probe.ModalityOther] != int64(n-(probe.MaxModalities-2)) {
+		t.Errorf("CT %d OTHER %d, want %d and %d", c.mods["CT"], c.mods[probe.ModalityOther], n, n-(probe.MaxModalities-2))
 	}
 }
 
@@ -509,13 +508,14 @@ func TestMeasureScripted(t *testing.T) {
 		want     got
 		wantMods map[string]int64
 		wantErr  string
+		caveats  []string // kinds, in order
 	}{
 		{"capped, date ranges ignored", func(_ string, q *dicom.Dataset) ([]dicom.Dataset, dimse.Status) {
 			return all[:10], dimse.Cancel
-		}, false, got{probe.LevelRetrieve, 10, false, 20, probe.InstancesSourceStudyAttr, probe.RetrieveAccepted, true, true, true}, map[string]int64{"CT": 10}, ""},
+		}, false, got{probe.LevelRetrieve, 10, false, 20, probe.InstancesSourceStudyAttr, probe.RetrieveAccepted, true, true, true}, map[string]int64{"CT": 10}, "", []string{probe.CaveatCapped}},
 		{"uncapped, date ranges ignored", func(_ string, q *dicom.Dataset) ([]dicom.Dataset, dimse.Status) {
 			return all, dimse.Success
-		}, false, got{probe.LevelRetrieve, 30, true, 60, probe.InstancesSourceStudyAttr, probe.RetrieveAccepted, true, true, true}, map[string]int64{"CT": 30}, ""},
+		}, false, got{probe.LevelRetrieve, 30, true, 60, probe.InstancesSourceStudyAttr, probe.RetrieveAccepted, true, true, true}, map[string]int64{"CT": 30}, "", nil},
 		{"untrusted values", func(_ string, q *dicom.Dataset) ([]dicom.Dataset, dimse.Status) {
 			if lvl, _ := q.String(dicom.QueryRetrieveLevel); lvl != "STUDY" {
 				return nil, dimse.UnableToProcess // no follow-up answered
@@ -524,30 +524,30 @@ func TestMeasureScripted(t *testing.T) {
 				studyRSP("1.2.3.4.5.1", "20200101", "3", "CT", "CT", "ct", "FAKE^NAME"),
 				studyRSP("1.2.3.4.5.1", "20200101", "3", "CT"), // a duplicate
 				studyRSP("1.2.3.4.5.2", "not a date", "-4", "MR"),
-				studyRSP("1.2.3.4.5.3", "20200101", "99999999999", "ABCDEFGHIJKLMNOPQRSTUVWXYZ"),
-				studyRSP("", "20200101", "5", "US"), // no UID: counted once, not told apart
+				studyRSP("1.2.3.4.5.3", "20200101", "99999999999", "ABCDEFGHIJKLMNOPQRSTUVWXYZ"), // implausible: not counted
+				studyRSP("", "20200101", "5", "US"),                                              // no UID: not a study told apart, implausible
 				studyRSP("1.2.3.4.5.4", "", "7"),
 			}, dimse.Success
-		}, false, got{probe.LevelRetrieve, 5, true, 25, probe.InstancesSourceEstimate, probe.RetrieveAccepted, true, true, true},
-			map[string]int64{"CT": 1, "OTHER": 2, "MR": 1}, ""},
+		}, false, got{probe.LevelRetrieve, 4, false, 20, probe.InstancesSourceEstimate, probe.RetrieveAccepted, true, true, true},
+			map[string]int64{"CT": 1, "OTHER": 2, "MR": 1}, "", []string{probe.CaveatEstimate, probe.CaveatImplausible, probe.CaveatImplausible}},
 		{"image-level answers complete", imageLevel(dimse.Success), false,
-			got{probe.LevelRetrieve, 3, true, 6, probe.InstancesSourceImage, probe.RetrieveAccepted, true, true, true}, map[string]int64{"DX": 3}, ""},
+			got{probe.LevelRetrieve, 3, true, 6, probe.InstancesSourceImage, probe.RetrieveAccepted, true, true, true}, map[string]int64{"DX": 3}, "", nil},
 		{"image-level answers cut short", imageLevel(dimse.Cancel), false,
-			got{probe.LevelRetrieve, 3, true, 0, probe.InstancesSourceNone, probe.RetrieveAccepted, true, true, true}, map[string]int64{"DX": 3}, ""},
+			got{probe.LevelRetrieve, 3, true, 0, probe.InstancesSourceNone, probe.RetrieveAccepted, true, true, true}, map[string]int64{"DX": 3}, "", nil},
 		{"failure after matches", func(_ string, q *dicom.Dataset) ([]dicom.Dataset, dimse.Status) {
 			return all[:3], dimse.OutOfResources
-		}, false, got{probe.LevelRetrieve, 3, false, 6, probe.InstancesSourceStudyAttr, probe.RetrieveAccepted, true, true, true}, map[string]int64{"CT": 3}, ""},
+		}, false, got{probe.LevelRetrieve, 3, false, 6, probe.InstancesSourceStudyAttr, probe.RetrieveAccepted, true, true, true}, map[string]int64{"CT": 3}, "", []string{probe.CaveatCapped}},
 		{"patient root only", func(sop string, q *dicom.Dataset) ([]dicom.Dataset, dimse.Status) {
 			if sop == dimse.StudyRootFind {
 				return nil, dimse.SOPClassNotSupported
 			}
 			return all, dimse.Success
 		}, false, got{probe.LevelRetrieve, 30, true, 60, probe.InstancesSourceStudyAttr, probe.RetrieveAccepted, true, true, true},
-			map[string]int64{"CT": 30}, ""},
+			map[string]int64{"CT": 30}, "", nil},
 		{"retrieval never answered: untested", func(_ string, q *dicom.Dataset) ([]dicom.Dataset, dimse.Status) {
 			return all, dimse.Success
 		}, true, got{probe.LevelQuery, 30, true, 60, probe.InstancesSourceStudyAttr, probe.RetrieveUntested, true, false, false},
-			map[string]int64{"CT": 30}, "c-move: i/o timeout"},
+			map[string]int64{"CT": 30}, "c-move: i/o timeout", nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			addr := scripted(t, tc.answer, tc.silent)
@@ -564,6 +564,16 @@ func TestMeasureScripted(t *testing.T) {
 			}
 			if r.Error != tc.wantErr {
 				t.Errorf("error %q, want %q", r.Error, tc.wantErr)
+			}
+			var kinds []string
+			for _, c := range r.Exposure.Caveats {
+				kinds = append(kinds, c.Kind)
+			}
+			if !slices.Equal(kinds, tc.caveats) {
+				t.Errorf("caveats %+v, want kinds %v", r.Exposure.Caveats, tc.caveats)
+			}
+			if msg := caveatsConsistent(r.Exposure); msg != "" {
+				t.Error(msg)
 			}
 			checkPrivate(t, r, "1.2.3.4.")
 		})
