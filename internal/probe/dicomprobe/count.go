@@ -105,7 +105,7 @@ func (p *Prober) measure(ctx context.Context, a *ul.Assoc, r *probe.Result) (*co
 	log.Debug("count", "studies", e.Studies, "exact", e.StudiesExact, "instances", e.Instances,
 		"instances_source", e.InstancesSource, "caveats", len(e.Caveats), "queries", c.spent, "error", probe.SafeError(err))
 	switch {
-	case e.Studies > 0:
+	case e.Studies > 0 || c.noUID > 0: // answers without a study UID: matches, of a kind nobody can count
 		e.Level = probe.LevelQuery
 	case d.Services.Echo:
 		e.Level = probe.LevelEcho // queries refused, aborted or empty

@@ -286,6 +286,12 @@ func TestMeasureDicomtest(t *testing.T) {
 			if tc.server.Tree != nil {
 				checkPrivate(t, r, treeUIDs(tc.server.Tree)...)
 			}
+			if msg := caveatsConsistent(r.Exposure); msg != "" {
+				t.Errorf("%s\n%s", msg, js)
+			}
+			if r.Exposure.HasCaveat(probe.CaveatImplausible) {
+				t.Errorf("an honest archive called implausible\n%s", js)
+			}
 		})
 	}
 }
@@ -314,6 +320,9 @@ func TestMeasureHostile(t *testing.T) {
 				t.Errorf("probe took %v, deadline %v", d, tc.deadline)
 			}
 			js, _ := json.Marshal(r)
+			if !r.Exposure.HasCaveat(probe.CaveatCapped) || caveatsConsistent(r.Exposure) != "" {
+				t.Errorf("a count cut short by the server, without a capped caveat\n%s", js)
+			}
 			if r.Level() != tc.level || r.Exposure.StudiesExact || r.Exposure.Studies == 0 || !strings.HasPrefix(r.Error, tc.errText) {
 				t.Errorf("level %v exact %v studies %d error %q; want %v, not exact, > 0 studies, %q\n%s",
 					r.Level(), r.Exposure.StudiesExact, r.Exposure.Studies, r.Error, tc.level, tc.errText, js)
@@ -601,32 +610,53 @@ func TestWatchdog(t *testing.T) {
 	}
 }
 
-// TestQueryCost checks the C-FIND requests counting costs (count.go's doc): three on an archive
-// that computes its counts (the universal query and two date halves), O(studies/cap) on a capped
-// one, one per study and one per series where nothing is computed.
+// TestQueryCost checks the C-FIND requests counting costs (count.go's doc): one on an archive
+// that computes its counts; three (the universal query and two date halves) when its answer ends
+// with Success at a known cap size from a server not known to signal caps; O(studies/cap) on a
+// capped one; one per study and one per series where nothing is computed.
 func TestQueryCost(t *testing.T) {
 	tree := dicomtest.NewTree(9, 200)
+	odd := dicomtest.NewTree(9, 199)
 	studies, series, _ := tree.Counts()
+	const dcmtkUID, dcmtkVersion = "1.2.276.0.7230010.3.0.3.6.7", "OFFIS_DCMTK_367"
 	for _, tc := range []struct {
 		name     string
 		server   dicomtest.Config
 		min, max int64
 	}{
-		{"computed counts", dicomtest.Config{Tree: tree, ComputedCounts: true}, 3, 3},
+		{"computed counts, 199 studies", dicomtest.Config{Tree: odd, ComputedCounts: true}, 1, 1},
+		{"computed counts, 200 studies: a known cap size", dicomtest.Config{Tree: tree, ComputedCounts: true}, 3, 3},
+		{"orthanc (dcmtk, computed), 200 studies: caps by status", dicomtest.Config{Tree: tree, ComputedCounts: true,
+			ImplementationClassUID: dcmtkUID, ImplementationVersionName: dcmtkVersion}, 1, 1},
 		{"capped at 25", dicomtest.Config{Tree: tree, ComputedCounts: true, LimitFind: 25}, 2*200/25 + 1, 4*200/25 + 3},
 		{"no computed counts", dicomtest.Config{Tree: tree}, int64(3 + studies + series), int64(3 + studies + series)},
+		{"dcmqrscp (dcmtk, no computed counts), 200 studies", dicomtest.Config{Tree: tree,
+			ImplementationClassUID: dcmtkUID, ImplementationVersionName: dcmtkVersion}, int64(3 + studies + series), int64(3 + studies + series)},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			s := dicomtest.Start(t, tc.server)
 			r := probeAddr(t, context.Background(), s.Addr(), Config{Depth: DepthQuery})
-			if r.Exposure.Studies != int64(studies) || !r.Exposure.StudiesExact {
-				t.Fatalf("studies %d exact %v, want %d exact", r.Exposure.Studies, r.Exposure.StudiesExact, studies)
+			if r.Exposure.Studies != int64(tc.server.Tree.Len()) || !r.Exposure.StudiesExact || len(r.Exposure.Caveats) > 0 {
+				t.Fatalf("studies %d exact %v caveats %+v, want %d exact", r.Exposure.Studies, r.Exposure.StudiesExact, r.Exposure.Caveats, tc.server.Tree.Len())
 			}
 			if got := s.Stats().Find; got < tc.min || got > tc.max {
 				t.Errorf("%d C-FIND requests, want %d to %d", got, tc.min, tc.max)
 			}
-			t.Logf("%s: %d C-FIND requests for %d studies", tc.name, s.Stats().Find, studies)
+			t.Logf("%s: %d C-FIND requests for %d studies", tc.name, s.Stats().Find, tc.server.Tree.Len())
 		})
+	}
+}
+
+func TestKnownCap(t *testing.T) {
+	for n, want := range map[int]bool{
+		0: false, 9: false, 10: true, 25: true, 37: false, 40: true, 75: true, 99: false, 100: true, 128: true, 127: true,
+		150: true, 199: false, 200: true, 250: true, 255: true, 256: true, 333: false, 500: true, 999: false, 1000: true,
+		1004: false, 1024: true, 2500: true, 4095: true, 5000: true, 12345: false, 50000: true, 65535: true, 65536: true,
+		1 << 20: true, 1000001: false,
+	} {
+		if got := knownCap(n); got != want {
+			t.Errorf("knownCap(%d) = %v, want %v", n, got, want)
+		}
 	}
 }
 
