@@ -338,10 +338,15 @@ func TestCountLimits(t *testing.T) {
 	for _, tc := range []struct {
 		name                      string
 		maxStudies, maxResponses  int
+		budget                    int64 // of the memory budget's state; 0: the Prober's
 		wantStudiesAtMost, wantGE int
+		reason                    string
 	}{
-		{"studies", 500, 1 << 20, 500, 500},
-		{"responses", 1 << 20, 300, 300, 300},
+		{"studies", 500, 1 << 20, 0, 500, 500, "more than 500 distinct studies"},
+		{"responses", 1 << 20, 300, 0, 300, 300, "more than 300 answers to one C-FIND"},
+		// A 1 MiB budget: 336 KiB of state for a large host; a table grows only while the old
+		// one and the new fit: 16,384 slots (128 KiB), 3/4 full, at most.
+		{"memory", 1 << 20, 1 << 20, 1 << 20, 16384 * 3 / 4, 16384 * 3 / 4, "memory budget was reached after 12288 studies"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			s := dicomtest.Start(t, dicomtest.Config{ComputedCounts: true, Hostile: dicomtest.EndlessPending})
@@ -353,9 +358,19 @@ func TestCountLimits(t *testing.T) {
 			p := New(Config{})
 			c := p.newCounter(a, p.cfg.Logger)
 			c.maxStudies, c.maxResponses = tc.maxStudies, tc.maxResponses
+			if tc.budget > 0 {
+				c.mem = charge{b: newMemBudget(tc.budget)}
+			}
 			err = c.count(context.Background())
 			var e probe.Exposure
 			c.fill(&e)
+			if len(e.Caveats) != 1 || e.Caveats[0].Kind != probe.CaveatCapped || !strings.Contains(e.Caveats[0].Reason, tc.reason) {
+				t.Errorf("caveats %+v, want capped: %q", e.Caveats, tc.reason)
+			}
+			c.release()
+			if c.mem.b.used.Load() != 0 {
+				t.Errorf("%d bytes of the budget held after release", c.mem.b.used.Load())
+			}
 			// The server ignores C-CANCEL: dimse reads on, then aborts.
 			if !errors.Is(err, dimse.ErrTooManyResponses) || e.StudiesExact || e.Studies > int64(tc.wantStudiesAtMost) || e.Studies < int64(tc.wantGE)-1 {
 				t.Errorf("count: err %v, %d studies exact %v; want ErrTooManyResponses, about %d, not exact", err, e.Studies, e.StudiesExact, tc.wantGE)

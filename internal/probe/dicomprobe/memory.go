@@ -2,9 +2,14 @@ package dicomprobe
 
 import "sync/atomic"
 
-// DefaultMemoryBudget is Config.MemoryBudget's default: 4 GiB, a sixth of the 24 GiB machines
-// pacswatch is measured on, which leaves room for the store, the rest of the scan and the system.
-const DefaultMemoryBudget = 4 << 30
+// Bounds of Config.MemoryBudget. The default, 4 GiB, is a sixth of the 24 GiB machines pacswatch
+// is measured on, which leaves room for the store, the rest of the scan and the system. Below
+// MinMemoryBudget the process's own needs (runtime, connections, the store) leave the counting
+// state too little to be worth a share: smaller budgets are raised to it.
+const (
+	DefaultMemoryBudget = 4 << 30
+	MinMemoryBudget     = 256 << 20
+)
 
 // Shares of Config.MemoryBudget. Only the counting state is accounted (the keys that tell
 // studies apart, date samples, the studies waiting for SERIES/IMAGE queries): stateShare of the
