@@ -157,7 +157,8 @@ func (r *Result) Level() Level {
 // from a server is stripped of control and format characters, made valid
 // UTF-8, trimmed of surrounding spaces and capped (MaxAETitle and the other
 // Max constants), negative counts become 0, and Exposure.Modalities keeps
-// at most MaxModalities keys (the largest counts).
+// only PS3.3's defined terms (any other key counts as ModalityOther) and at
+// most MaxModalities keys (the largest counts).
 //
 // Sanitize never writes through r's pointers, maps or slices: it replaces
 // them with sanitized copies, so sanitizing a shallow copy of a Result
@@ -215,9 +216,10 @@ func (r *Result) Sanitize() {
 	}
 }
 
-// cleanModalities returns a new map with sanitized keys (counts of keys
-// that become equal are added), no negative counts, and at most
-// MaxModalities keys: the largest counts, ties broken by key.
+// cleanModalities returns a new map with sanitized keys, each one of PS3.3's
+// defined terms or ModalityOther (counts of keys that become equal are
+// added), no negative counts, and at most MaxModalities keys: the largest
+// counts, ties broken by key.
 func cleanModalities(m map[string]int64) map[string]int64 {
 	if m == nil {
 		return nil
@@ -227,7 +229,9 @@ func cleanModalities(m map[string]int64) map[string]int64 {
 		if n <= 0 {
 			continue
 		}
-		k = textsafe.Clean(k, MaxModality)
+		if k = Modality(textsafe.Clean(k, MaxModality)); k == "" {
+			k = ModalityOther
+		}
 		out[k] = AddCounts(out[k], n)
 	}
 	if len(out) <= MaxModalities {

@@ -441,7 +441,9 @@ func TestSanitizeModalities(t *testing.T) {
 		{"clean", map[string]int64{"CT": 3, "MR": 1}, map[string]int64{"CT": 3, "MR": 1}},
 		{"merged after cleaning", map[string]int64{"CT": 3, " CT": 2, "C\x00T": 1}, map[string]int64{"CT": 6}},
 		{"non-positive dropped", map[string]int64{"CT": 0, "MR": -4, "US": 1}, map[string]int64{"US": 1}},
-		{"long key capped", map[string]int64{strings.Repeat("M", 40): 1}, map[string]int64{strings.Repeat("M", 16): 1}},
+		{"long key: other", map[string]int64{strings.Repeat("M", 40): 1}, map[string]int64{probe.ModalityOther: 1}},
+		{"not a defined term: other", map[string]int64{"ZZDOEJOHN": 2, "ct": 1, "OTHER": 4, "": 1, "CT": 1}, map[string]int64{probe.ModalityOther: 8, "CT": 1}},
+		{"retired term kept", map[string]int64{"CS": 1, "RTIMAGE": 2}, map[string]int64{"CS": 1, "RTIMAGE": 2}},
 		{"saturates", map[string]int64{"CT": 1 << 62, " CT": 1 << 62, "CT ": 1 << 62}, map[string]int64{"CT": 1<<63 - 1}},
 	}
 	for _, tt := range tests {
@@ -454,20 +456,57 @@ func TestSanitizeModalities(t *testing.T) {
 		})
 	}
 
-	// A hostile server inventing modalities: the largest counts are kept.
+	// A hostile server inventing modalities: they count as OTHER.
 	in := make(map[string]int64)
 	for i := range 1000 {
-		in[fmt.Sprintf("M%03d", i)] = int64(i + 1)
+		in[fmt.Sprintf("M%03d", i)] = 1
 	}
 	r := probe.Result{Exposure: &probe.Exposure{Modalities: in}}
+	r.Sanitize()
+	if got, want := r.Exposure.Modalities, map[string]int64{probe.ModalityOther: 1000}; !reflect.DeepEqual(got, want) {
+		t.Errorf("Modalities = %v, want %v", got, want)
+	}
+
+	// More terms than MaxModalities: the largest counts are kept.
+	terms := strings.Fields(`ANN AR ASMT AU BDUS BI BMD CFM CR CT CTPROTOCOL DG DMS DOC DX ECG EEG EMG EOG EPS ES FID
+		GM HC HD IO IOL IVOCT IVUS KER KO LEN LS M3D MG MR NM OAM OCT OP OPM OPT OPTBSV OPTENF OPV OSS OT PA
+		PLAN POS PR PT PX REG RESP RF RG RTDOSE RTIMAGE RTINTENT RTPLAN RTRAD RTRECORD RTSEGANN RTSTRUCT RWV SEG
+		SM SMR SR SRF STAIN TEXTUREMAP TG US VA XA XAPROTOCOL XC`)
+	in = make(map[string]int64)
+	for i, m := range terms {
+		in[m] = int64(i + 1)
+	}
+	r = probe.Result{Exposure: &probe.Exposure{Modalities: in}}
 	r.Sanitize()
 	got := r.Exposure.Modalities
 	if len(got) != probe.MaxModalities {
 		t.Fatalf("len(Modalities) = %d, want %d", len(got), probe.MaxModalities)
 	}
-	for i := 1000 - probe.MaxModalities; i < 1000; i++ {
-		if k := fmt.Sprintf("M%03d", i); got[k] != int64(i+1) {
+	for i := len(terms) - probe.MaxModalities; i < len(terms); i++ {
+		if k := terms[i]; got[k] != int64(i+1) {
 			t.Errorf("Modalities[%s] = %d, want %d", k, got[k], i+1)
+		}
+	}
+}
+
+func TestModality(t *testing.T) {
+	for _, tc := range []struct{ in, want string }{
+		{"CT", "CT"},
+		{" MR ", "MR"},
+		{"RTIMAGE", "RTIMAGE"},
+		{"XAPROTOCOL", "XAPROTOCOL"},
+		{"DS", "DS"}, // retired
+		{"OTHER", "OTHER"},
+		{"ct", "OTHER"},
+		{"ZZDOEJOHN", "OTHER"}, // a name where a modality belongs: letters only, and no term
+		{"DOE", "OTHER"},
+		{"FAKE^PATIENT", "OTHER"},
+		{"ABCDEFGHIJKLMNOPQ", "OTHER"},
+		{"ÄRZT", "OTHER"},
+		{"", ""},
+	} {
+		if got := probe.Modality(tc.in); got != tc.want {
+			t.Errorf("Modality(%q) = %q, want %q", tc.in, got, tc.want)
 		}
 	}
 }

@@ -33,10 +33,21 @@ func (b ByPort) Probe(ctx context.Context, t targets.Target) Result {
 }
 
 // JoinWeb probes t, the target of r, with the web Prober w and puts the web records it finds
-// in r, when r's port answered (its status is neither closed nor filtered); it keeps nothing
-// else of w's result.
+// in r, when r's port answered (its status is neither closed nor filtered), with the caveats
+// about them (BoundWeb's); it keeps nothing else of w's result.
 func JoinWeb(ctx context.Context, r *Result, w Prober, t targets.Target) {
-	if r.Status != StatusClosed && r.Status != StatusFiltered {
-		r.Web = w.Probe(ctx, t).Web
+	if r.Status == StatusClosed || r.Status == StatusFiltered {
+		return
+	}
+	wr := w.Probe(ctx, t)
+	r.Web = wr.Web
+	if wr.Exposure == nil || len(wr.Exposure.Caveats) == 0 {
+		return
+	}
+	if r.Exposure == nil {
+		r.Exposure = &Exposure{Level: LevelNotDICOM}
+	}
+	for _, c := range wr.Exposure.Caveats {
+		r.Exposure.AddCaveat(c.Kind, c.Reason)
 	}
 }

@@ -56,7 +56,8 @@ func newTestCounter() *counter {
 
 // FuzzResponse decodes a C-FIND response identifier as the counter does and feeds it, twice, to
 // the STUDY- or SERIES-level tally: whatever the bytes, no key off the allow-list survives, a
-// study counts once, counts stay within their bounds, and modality keys are sanitized.
+// study counts once, counts stay within their bounds (beyond them, a caveat says so), and
+// modality keys are PS3.3's terms or OTHER.
 func FuzzResponse(f *testing.F) {
 	for i, b := range responseSeeds(f) {
 		f.Add(b, i%2 == 0, i >= 4)
@@ -83,7 +84,7 @@ func FuzzResponse(f *testing.F) {
 					t.Fatalf("add: %v", err)
 				}
 			}
-			if tally.instances < 0 || tally.instances > 2*maxCountValue || len(tally.uncounted) > 2 || len(tally.modalities) > 2 {
+			if tally.instances < 0 || tally.instances > probe.MaxStudyInstances || len(tally.uncounted) > 2 || len(tally.modalities) > 2 {
 				t.Fatalf("tally %+v", tally)
 			}
 			return
@@ -97,12 +98,18 @@ func FuzzResponse(f *testing.F) {
 		}
 		var e probe.Exposure
 		c.fill(&e)
-		if res.n != 2 || len(c.seen) > 1 || c.noUID > 2 || e.Studies > 2 || e.Instances < 0 || e.Instances > 2*maxCountValue ||
+		if msg := caveatsConsistent(&e); msg != "" {
+			t.Fatalf("%s: %+v", msg, e)
+		}
+		if (c.noUID > 0 || c.big > 0) != e.HasCaveat(probe.CaveatImplausible) {
+			t.Fatalf("noUID %d big %d, caveats %+v", c.noUID, c.big, e.Caveats)
+		}
+		if res.n != 2 || c.seen.len() > 1 || c.noUID > 2 || e.Studies > 1 || e.Instances < 0 || e.Instances > probe.MaxStudyInstances ||
 			len(c.pending) > 1 || c.undated > 1 {
-			t.Fatalf("after one study twice: res %+v seen %d noUID %d pending %d exposure %+v", res, len(c.seen), c.noUID, len(c.pending), e)
+			t.Fatalf("after one study twice: res %+v seen %d noUID %d pending %d exposure %+v", res, c.seen.len(), c.noUID, len(c.pending), e)
 		}
 		for k, n := range e.Modalities {
-			if modality(k) != k || n != 1 {
+			if probe.Modality(k) != k || n != 1 {
 				t.Fatalf("modality %q counted %d times", k, n)
 			}
 		}

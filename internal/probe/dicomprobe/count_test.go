@@ -9,6 +9,7 @@ import (
 	"maps"
 	"net"
 	"net/netip"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -85,33 +86,31 @@ func TestSplitDay(t *testing.T) {
 	}
 }
 
-func TestModality(t *testing.T) {
-	for _, tc := range []struct{ in, want string }{
-		{"CT", "CT"},
-		{" MR ", "MR"},
-		{"RTIMAGE", "RTIMAGE"},
-		{"ct", "OTHER"},
-		{"FAKE^PATIENT", "OTHER"},
-		{"ABCDEFGHIJKLMNOPQ", "OTHER"}, // 17 characters
-		{"ÄRZT", "OTHER"},
-		{"", ""},
-	} {
-		if got := modality(tc.in); got != tc.want {
-			t.Errorf("modality(%q) = %q, want %q", tc.in, got, tc.want)
-		}
+func TestAddModalities(t *testing.T) {
+	c := &counter{}
+	c.addModalities([]string{"CT", " CT ", "ct", "ZZDOEJOHN", "FAKE^PATIENT", "ABCDEFGHIJKLMNOPQ", "ÄRZT", "", "RTIMAGE"})
+	c.addModalities([]string{"MR", "DOE"})
+	want := map[string]int64{"CT": 1, "RTIMAGE": 1, "MR": 1, probe.ModalityOther: 2}
+	if !maps.Equal(c.mods, want) {
+		t.Errorf("modalities = %v, want %v: names where a modality belongs must not be kept", c.mods, want)
 	}
 }
 
 func TestAddModalitiesBounded(t *testing.T) {
+	terms := strings.Fields(`ANN AR ASMT AU BDUS BI BMD CR CTPROTOCOL DG DMS DOC DX ECG EEG EMG EOG EPS ES FID GM HC
+		HD IO IOL IVOCT IVUS KER KO LEN LS M3D MG MR NM OAM OCT OP OPM OPT OPTBSV OPTENF OPV OSS OT PLAN POS
+		PR PT PX REG RESP RF RG RTDOSE RTIMAGE RTINTENT RTPLAN RTRAD RTRECORD RTSEGANN RTSTRUCT RWV SEG SM SMR
+		SR SRF STAIN TEXTUREMAP TG US VA XA XAPROTOCOL XC`)
 	c := &counter{}
-	for i := range 200 {
-		c.addModalities([]string{fmt.Sprintf("M%d", i), "CT", "CT"})
+	for _, m := range terms {
+		c.addModalities([]string{m, "CT", "CT"})
 	}
 	if len(c.mods) != probe.MaxModalities {
 		t.Errorf("%d modality keys, want %d", len(c.mods), probe.MaxModalities)
 	}
-	if c.mods["CT"] != 200 || c.mods["OTHER"] != 200-(probe.MaxModalities-2) {
-		t.Errorf("CT %d OTHER %d, want 200 and %d", c.mods["CT"], c.mods["OTHER"], 200-(probe.MaxModalities-2))
+	n := len(terms)
+	if c.mods["CT"] != int64(n) || c.mods[probe.ModalityOther] != int64(n-(probe.MaxModalities-2)) {
+		t.Errorf("CT %d OTHER %d, want %d and %d", c.mods["CT"], c.mods[probe.ModalityOther], n, n-(probe.MaxModalities-2))
 	}
 }
 
@@ -287,6 +286,12 @@ func TestMeasureDicomtest(t *testing.T) {
 			if tc.server.Tree != nil {
 				checkPrivate(t, r, treeUIDs(tc.server.Tree)...)
 			}
+			if msg := caveatsConsistent(r.Exposure); msg != "" {
+				t.Errorf("%s\n%s", msg, js)
+			}
+			if r.Exposure.HasCaveat(probe.CaveatImplausible) {
+				t.Errorf("an honest archive called implausible\n%s", js)
+			}
 		})
 	}
 }
@@ -315,6 +320,9 @@ func TestMeasureHostile(t *testing.T) {
 				t.Errorf("probe took %v, deadline %v", d, tc.deadline)
 			}
 			js, _ := json.Marshal(r)
+			if !r.Exposure.HasCaveat(probe.CaveatCapped) || caveatsConsistent(r.Exposure) != "" {
+				t.Errorf("a count cut short by the server, without a capped caveat\n%s", js)
+			}
 			if r.Level() != tc.level || r.Exposure.StudiesExact || r.Exposure.Studies == 0 || !strings.HasPrefix(r.Error, tc.errText) {
 				t.Errorf("level %v exact %v studies %d error %q; want %v, not exact, > 0 studies, %q\n%s",
 					r.Level(), r.Exposure.StudiesExact, r.Exposure.Studies, r.Error, tc.level, tc.errText, js)
@@ -330,10 +338,15 @@ func TestCountLimits(t *testing.T) {
 	for _, tc := range []struct {
 		name                      string
 		maxStudies, maxResponses  int
+		budget                    int64 // of the memory budget's state; 0: the Prober's
 		wantStudiesAtMost, wantGE int
+		reason                    string
 	}{
-		{"studies", 500, 1 << 20, 500, 500},
-		{"responses", 1 << 20, 300, 300, 300},
+		{"studies", 500, 1 << 20, 0, 500, 500, "more than 500 distinct studies"},
+		{"responses", 1 << 20, 300, 0, 300, 300, "more than 300 answers to one C-FIND"},
+		// A 1 MiB budget: 336 KiB of state for a large host; a table grows only while the old
+		// one and the new fit: 16,384 slots (128 KiB), 3/4 full, at most.
+		{"memory", 1 << 20, 1 << 20, 1 << 20, 16384 * 3 / 4, 16384 * 3 / 4, "memory budget was reached after 12288 studies"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			s := dicomtest.Start(t, dicomtest.Config{ComputedCounts: true, Hostile: dicomtest.EndlessPending})
@@ -345,9 +358,19 @@ func TestCountLimits(t *testing.T) {
 			p := New(Config{})
 			c := p.newCounter(a, p.cfg.Logger)
 			c.maxStudies, c.maxResponses = tc.maxStudies, tc.maxResponses
+			if tc.budget > 0 {
+				c.mem = charge{b: newMemBudget(tc.budget)}
+			}
 			err = c.count(context.Background())
 			var e probe.Exposure
 			c.fill(&e)
+			if len(e.Caveats) != 1 || e.Caveats[0].Kind != probe.CaveatCapped || !strings.Contains(e.Caveats[0].Reason, tc.reason) {
+				t.Errorf("caveats %+v, want capped: %q", e.Caveats, tc.reason)
+			}
+			c.release()
+			if c.mem.b.used.Load() != 0 {
+				t.Errorf("%d bytes of the budget held after release", c.mem.b.used.Load())
+			}
 			// The server ignores C-CANCEL: dimse reads on, then aborts.
 			if !errors.Is(err, dimse.ErrTooManyResponses) || e.StudiesExact || e.Studies > int64(tc.wantStudiesAtMost) || e.Studies < int64(tc.wantGE)-1 {
 				t.Errorf("count: err %v, %d studies exact %v; want ErrTooManyResponses, about %d, not exact", err, e.Studies, e.StudiesExact, tc.wantGE)
@@ -509,13 +532,14 @@ func TestMeasureScripted(t *testing.T) {
 		want     got
 		wantMods map[string]int64
 		wantErr  string
+		caveats  []string // kinds, in order
 	}{
 		{"capped, date ranges ignored", func(_ string, q *dicom.Dataset) ([]dicom.Dataset, dimse.Status) {
 			return all[:10], dimse.Cancel
-		}, false, got{probe.LevelRetrieve, 10, false, 20, probe.InstancesSourceStudyAttr, probe.RetrieveAccepted, true, true, true}, map[string]int64{"CT": 10}, ""},
+		}, false, got{probe.LevelRetrieve, 10, false, 20, probe.InstancesSourceStudyAttr, probe.RetrieveAccepted, true, true, true}, map[string]int64{"CT": 10}, "", []string{probe.CaveatCapped}},
 		{"uncapped, date ranges ignored", func(_ string, q *dicom.Dataset) ([]dicom.Dataset, dimse.Status) {
 			return all, dimse.Success
-		}, false, got{probe.LevelRetrieve, 30, true, 60, probe.InstancesSourceStudyAttr, probe.RetrieveAccepted, true, true, true}, map[string]int64{"CT": 30}, ""},
+		}, false, got{probe.LevelRetrieve, 30, true, 60, probe.InstancesSourceStudyAttr, probe.RetrieveAccepted, true, true, true}, map[string]int64{"CT": 30}, "", nil},
 		{"untrusted values", func(_ string, q *dicom.Dataset) ([]dicom.Dataset, dimse.Status) {
 			if lvl, _ := q.String(dicom.QueryRetrieveLevel); lvl != "STUDY" {
 				return nil, dimse.UnableToProcess // no follow-up answered
@@ -524,30 +548,30 @@ func TestMeasureScripted(t *testing.T) {
 				studyRSP("1.2.3.4.5.1", "20200101", "3", "CT", "CT", "ct", "FAKE^NAME"),
 				studyRSP("1.2.3.4.5.1", "20200101", "3", "CT"), // a duplicate
 				studyRSP("1.2.3.4.5.2", "not a date", "-4", "MR"),
-				studyRSP("1.2.3.4.5.3", "20200101", "99999999999", "ABCDEFGHIJKLMNOPQRSTUVWXYZ"),
-				studyRSP("", "20200101", "5", "US"), // no UID: counted once, not told apart
+				studyRSP("1.2.3.4.5.3", "20200101", "99999999999", "ABCDEFGHIJKLMNOPQRSTUVWXYZ"), // implausible: not counted
+				studyRSP("", "20200101", "5", "US"),                                              // no UID: not a study told apart, implausible
 				studyRSP("1.2.3.4.5.4", "", "7"),
 			}, dimse.Success
-		}, false, got{probe.LevelRetrieve, 5, true, 25, probe.InstancesSourceEstimate, probe.RetrieveAccepted, true, true, true},
-			map[string]int64{"CT": 1, "OTHER": 2, "MR": 1}, ""},
+		}, false, got{probe.LevelRetrieve, 4, false, 20, probe.InstancesSourceEstimate, probe.RetrieveAccepted, true, true, true},
+			map[string]int64{"CT": 1, "OTHER": 2, "MR": 1}, "", []string{probe.CaveatEstimate, probe.CaveatImplausible, probe.CaveatImplausible}},
 		{"image-level answers complete", imageLevel(dimse.Success), false,
-			got{probe.LevelRetrieve, 3, true, 6, probe.InstancesSourceImage, probe.RetrieveAccepted, true, true, true}, map[string]int64{"DX": 3}, ""},
+			got{probe.LevelRetrieve, 3, true, 6, probe.InstancesSourceImage, probe.RetrieveAccepted, true, true, true}, map[string]int64{"DX": 3}, "", nil},
 		{"image-level answers cut short", imageLevel(dimse.Cancel), false,
-			got{probe.LevelRetrieve, 3, true, 0, probe.InstancesSourceNone, probe.RetrieveAccepted, true, true, true}, map[string]int64{"DX": 3}, ""},
+			got{probe.LevelRetrieve, 3, true, 0, probe.InstancesSourceNone, probe.RetrieveAccepted, true, true, true}, map[string]int64{"DX": 3}, "", nil},
 		{"failure after matches", func(_ string, q *dicom.Dataset) ([]dicom.Dataset, dimse.Status) {
 			return all[:3], dimse.OutOfResources
-		}, false, got{probe.LevelRetrieve, 3, false, 6, probe.InstancesSourceStudyAttr, probe.RetrieveAccepted, true, true, true}, map[string]int64{"CT": 3}, ""},
+		}, false, got{probe.LevelRetrieve, 3, false, 6, probe.InstancesSourceStudyAttr, probe.RetrieveAccepted, true, true, true}, map[string]int64{"CT": 3}, "", []string{probe.CaveatCapped}},
 		{"patient root only", func(sop string, q *dicom.Dataset) ([]dicom.Dataset, dimse.Status) {
 			if sop == dimse.StudyRootFind {
 				return nil, dimse.SOPClassNotSupported
 			}
 			return all, dimse.Success
 		}, false, got{probe.LevelRetrieve, 30, true, 60, probe.InstancesSourceStudyAttr, probe.RetrieveAccepted, true, true, true},
-			map[string]int64{"CT": 30}, ""},
+			map[string]int64{"CT": 30}, "", nil},
 		{"retrieval never answered: untested", func(_ string, q *dicom.Dataset) ([]dicom.Dataset, dimse.Status) {
 			return all, dimse.Success
 		}, true, got{probe.LevelQuery, 30, true, 60, probe.InstancesSourceStudyAttr, probe.RetrieveUntested, true, false, false},
-			map[string]int64{"CT": 30}, "c-move: i/o timeout"},
+			map[string]int64{"CT": 30}, "c-move: i/o timeout", nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			addr := scripted(t, tc.answer, tc.silent)
@@ -564,6 +588,16 @@ func TestMeasureScripted(t *testing.T) {
 			}
 			if r.Error != tc.wantErr {
 				t.Errorf("error %q, want %q", r.Error, tc.wantErr)
+			}
+			var kinds []string
+			for _, c := range r.Exposure.Caveats {
+				kinds = append(kinds, c.Kind)
+			}
+			if !slices.Equal(kinds, tc.caveats) {
+				t.Errorf("caveats %+v, want kinds %v", r.Exposure.Caveats, tc.caveats)
+			}
+			if msg := caveatsConsistent(r.Exposure); msg != "" {
+				t.Error(msg)
 			}
 			checkPrivate(t, r, "1.2.3.4.")
 		})
@@ -591,32 +625,53 @@ func TestWatchdog(t *testing.T) {
 	}
 }
 
-// TestQueryCost checks the C-FIND requests counting costs (count.go's doc): three on an archive
-// that computes its counts (the universal query and two date halves), O(studies/cap) on a capped
-// one, one per study and one per series where nothing is computed.
+// TestQueryCost checks the C-FIND requests counting costs (count.go's doc): one on an archive
+// that computes its counts; three (the universal query and two date halves) when its answer ends
+// with Success at a known cap size from a server not known to signal caps; O(studies/cap) on a
+// capped one; one per study and one per series where nothing is computed.
 func TestQueryCost(t *testing.T) {
 	tree := dicomtest.NewTree(9, 200)
+	odd := dicomtest.NewTree(9, 199)
 	studies, series, _ := tree.Counts()
+	const dcmtkUID, dcmtkVersion = "1.2.276.0.7230010.3.0.3.6.7", "OFFIS_DCMTK_367"
 	for _, tc := range []struct {
 		name     string
 		server   dicomtest.Config
 		min, max int64
 	}{
-		{"computed counts", dicomtest.Config{Tree: tree, ComputedCounts: true}, 3, 3},
+		{"computed counts, 199 studies", dicomtest.Config{Tree: odd, ComputedCounts: true}, 1, 1},
+		{"computed counts, 200 studies: a known cap size", dicomtest.Config{Tree: tree, ComputedCounts: true}, 3, 3},
+		{"orthanc (dcmtk, computed), 200 studies: caps by status", dicomtest.Config{Tree: tree, ComputedCounts: true,
+			ImplementationClassUID: dcmtkUID, ImplementationVersionName: dcmtkVersion}, 1, 1},
 		{"capped at 25", dicomtest.Config{Tree: tree, ComputedCounts: true, LimitFind: 25}, 2*200/25 + 1, 4*200/25 + 3},
 		{"no computed counts", dicomtest.Config{Tree: tree}, int64(3 + studies + series), int64(3 + studies + series)},
+		{"dcmqrscp (dcmtk, no computed counts), 200 studies", dicomtest.Config{Tree: tree,
+			ImplementationClassUID: dcmtkUID, ImplementationVersionName: dcmtkVersion}, int64(3 + studies + series), int64(3 + studies + series)},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			s := dicomtest.Start(t, tc.server)
 			r := probeAddr(t, context.Background(), s.Addr(), Config{Depth: DepthQuery})
-			if r.Exposure.Studies != int64(studies) || !r.Exposure.StudiesExact {
-				t.Fatalf("studies %d exact %v, want %d exact", r.Exposure.Studies, r.Exposure.StudiesExact, studies)
+			if r.Exposure.Studies != int64(tc.server.Tree.Len()) || !r.Exposure.StudiesExact || len(r.Exposure.Caveats) > 0 {
+				t.Fatalf("studies %d exact %v caveats %+v, want %d exact", r.Exposure.Studies, r.Exposure.StudiesExact, r.Exposure.Caveats, tc.server.Tree.Len())
 			}
 			if got := s.Stats().Find; got < tc.min || got > tc.max {
 				t.Errorf("%d C-FIND requests, want %d to %d", got, tc.min, tc.max)
 			}
-			t.Logf("%s: %d C-FIND requests for %d studies", tc.name, s.Stats().Find, studies)
+			t.Logf("%s: %d C-FIND requests for %d studies", tc.name, s.Stats().Find, tc.server.Tree.Len())
 		})
+	}
+}
+
+func TestKnownCap(t *testing.T) {
+	for n, want := range map[int]bool{
+		0: false, 9: false, 10: true, 25: true, 37: false, 40: true, 75: true, 99: false, 100: true, 128: true, 127: true,
+		150: true, 199: false, 200: true, 250: true, 255: true, 256: true, 333: false, 500: true, 999: false, 1000: true,
+		1004: false, 1024: true, 2500: true, 4095: true, 5000: true, 12345: false, 50000: true, 65535: true, 65536: true,
+		1 << 20: true, 1000001: false,
+	} {
+		if got := knownCap(n); got != want {
+			t.Errorf("knownCap(%d) = %v, want %v", n, got, want)
+		}
 	}
 }
 

@@ -76,11 +76,22 @@ type Config struct {
 	// its first bytes arrive (SPEC --verify-retrieve). Off: only harmless tests (C-GET and C-MOVE
 	// that match nothing or name no known destination).
 	VerifyRetrieve bool
+	// MemoryBudget bounds, in bytes, the memory of every host this Prober probes at once (a
+	// scan's hosts: the budget is process-wide when one Prober serves the scan); default
+	// DefaultMemoryBudget, at least MinMemoryBudget. The state counting keeps (the keys that tell
+	// a host's studies apart, date samples, studies waiting for SERIES/IMAGE queries) may take
+	// 3/8 of it, the rest being the garbage collector's room and connection buffers; 1/8 of that
+	// share is kept for hosts that hold little. A host whose count would take more than the
+	// budget gives has its count closed there, as a capped lower bound; the other hosts go on.
+	// The process should also make it the Go runtime's soft memory limit (debug.SetMemoryLimit),
+	// so that the collector works harder before the heap outgrows it.
+	MemoryBudget int64
 }
 
 // Prober probes DICOM services. It is safe for concurrent use.
 type Prober struct {
 	cfg Config
+	mem *memBudget // the counting state of every host probed at once
 }
 
 var _ probe.Prober = (*Prober)(nil)
@@ -109,7 +120,11 @@ func New(cfg Config) *Prober {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	return &Prober{cfg: cfg}
+	if cfg.MemoryBudget <= 0 {
+		cfg.MemoryBudget = DefaultMemoryBudget
+	}
+	cfg.MemoryBudget = max(cfg.MemoryBudget, MinMemoryBudget)
+	return &Prober{cfg: cfg, mem: newMemBudget(cfg.MemoryBudget)}
 }
 
 // contexts are the presentation contexts every probe association proposes: enough to learn which

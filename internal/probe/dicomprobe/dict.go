@@ -2,6 +2,7 @@ package dicomprobe
 
 import (
 	"bufio"
+	"cmp"
 	"embed"
 	"encoding/csv"
 	"fmt"
@@ -29,10 +30,24 @@ type AE struct {
 	Title   string
 	Product string
 	Ports   []uint16
+	// Rank is the title's place in prevalence, 1 for the most often met on exposed archives; 0
+	// for a title not ranked.
+	Rank int
+	// Alias marks a further title of a product the dictionary lists already (dcm4chee-arc's
+	// IOCM_* views of its archive): tried after every product's first title.
+	Alias bool
+	// SCU marks the own title of a client tool (ECHOSCU), which servers rarely use: tried last.
+	SCU bool
 }
 
 // Dict is the AE dictionary: called AE titles to try, most likely first.
 type Dict []AE
+
+// prevalence ranks the default called AE titles of the products most often met on exposed
+// archives, as issue 15 orders them (after the 2019 reports and the 2025–2026 surveys in
+// ../shared/notes/field.md): Orthanc, Conquest, OsiriX, Dicoogle, dcm4chee, pynetdicom-based
+// servers. With GenericAE first, all of them are tried within the default --max-ae-tries of 8.
+var prevalence = []string{"ORTHANC", "CONQUESTSRV1", "OSIRIX", "DICOOGLE-STORAGE", "DCM4CHEE", "PYNETDICOM"}
 
 // DefaultDict is the dictionary built into the binary, from ae-titles.csv.
 func DefaultDict() Dict {
@@ -98,7 +113,9 @@ func LoadDict(path string) (Dict, error) {
 func ValidAE(s string) error { return ul.ValidAE(s) }
 
 // parseDictCSV reads ae-titles.csv: SCP titles first, in file order; titles the file lists for SCU
-// tools ("ECHOSCU / FINDSCU") last, since servers rarely use them.
+// tools ("ECHOSCU / FINDSCU") last, since servers rarely use them. Titles in prevalence get their
+// rank; a title of a product family listed before (its first word: "dcm4chee-arc-light (older)"
+// is dcm4chee's) is an alias.
 func parseDictCSV(r io.Reader, name string) (Dict, error) {
 	cr := csv.NewReader(r)
 	cr.FieldsPerRecord = -1
@@ -108,18 +125,23 @@ func parseDictCSV(r io.Reader, name string) (Dict, error) {
 	}
 	var scp, scu Dict
 	seen := map[string]bool{}
+	families := map[string]bool{}
 	for i, row := range rows {
 		if i == 0 || len(row) < 3 {
 			continue
 		}
+		family := productFamily(row[0])
 		for _, title := range strings.Split(row[1], "/") {
 			title = strings.TrimSpace(title)
 			if title == "" || seen[title] || ValidAE(title) != nil {
 				continue
 			}
 			seen[title] = true
-			ae := AE{Title: title, Product: row[0], Ports: leadingPorts(row[2])}
+			ae := AE{Title: title, Product: row[0], Ports: leadingPorts(row[2]), Rank: slices.Index(prevalence, title) + 1}
+			ae.Alias = ae.Rank == 0 && families[family]
+			families[family] = true
 			if strings.Contains(row[0], "SCU") {
+				ae.SCU = true
 				scu = append(scu, ae)
 			} else {
 				scp = append(scp, ae)
@@ -127,6 +149,14 @@ func parseDictCSV(r io.Reader, name string) (Dict, error) {
 		}
 	}
 	return append(scp, scu...), nil
+}
+
+// productFamily names the product family of an ae-titles.csv product: its first word, lower
+// case ("dcm4chee-arc-light (older)" and "dcm4chee 2.x" are dcm4chee).
+func productFamily(product string) string {
+	f, _, _ := strings.Cut(strings.ToLower(strings.TrimSpace(product)), " ")
+	f, _, _ = strings.Cut(f, "-")
+	return f
 }
 
 // leadingPorts picks the port numbers out of a cell like "4242 (DICOM); 8042 (HTTP)", keeping
@@ -146,15 +176,40 @@ func leadingPorts(cell string) []uint16 {
 	return ports
 }
 
-// Candidates returns the called AE titles to try on a port, at most max: the generic title first,
-// then the dictionary's titles whose product listens on that port by default, then the rest.
+// Candidates returns the called AE titles to try on a port, at most max: the generic title first;
+// then the titles ranked by prevalence, in rank order; then the first title of every other
+// product; then aliases; then the titles of client tools. Within each of these, titles whose
+// product listens on the port by default come first. A dictionary without ranks (an --ae-dict
+// list) is tried in its own order, the port's titles first.
 func (d Dict) Candidates(port uint16, max int) []string {
-	out := []string{GenericAE}
-	for pass := 0; pass < 2; pass++ {
-		for _, ae := range d {
-			if slices.Contains(ae.Ports, port) == (pass == 0) && !slices.Contains(out, ae.Title) {
-				out = append(out, ae.Title)
+	tier := func(ae AE) int {
+		switch {
+		case ae.Rank > 0:
+			return 0
+		case ae.SCU:
+			return 3
+		case ae.Alias:
+			return 2
+		}
+		return 1
+	}
+	order := slices.Clone(d)
+	slices.SortStableFunc(order, func(a, b AE) int {
+		if c := cmp.Compare(tier(a), tier(b)); c != 0 {
+			return c
+		}
+		if pa, pb := slices.Contains(a.Ports, port), slices.Contains(b.Ports, port); pa != pb {
+			if pa {
+				return -1
 			}
+			return 1
+		}
+		return cmp.Compare(a.Rank, b.Rank)
+	})
+	out := []string{GenericAE}
+	for _, ae := range order {
+		if !slices.Contains(out, ae.Title) {
+			out = append(out, ae.Title)
 		}
 	}
 	if max > 0 && len(out) > max {

@@ -47,6 +47,31 @@ func TestDefaultDict(t *testing.T) {
 	}
 }
 
+// TestDefaultCandidatesReachPrevalent checks issue 15's order: the default titles of Orthanc,
+// Conquest, OsiriX, Dicoogle, dcm4chee and pynetdicom are all tried within the default
+// --max-ae-tries, on every port (before, dcm4chee's IOCM_* titles filled the tries on 11112 and
+// 104, and Conquest's was never reached).
+func TestDefaultCandidatesReachPrevalent(t *testing.T) {
+	d := DefaultDict()
+	for _, port := range []uint16{104, 11112, 4242, 2761, 2762, 5678, 6666, 8080, 40000} {
+		got := d.Candidates(port, New(Config{}).cfg.MaxAETries)
+		if len(got) != 8 || got[0] != GenericAE {
+			t.Errorf("port %d: %v, want 8 titles, %s first", port, got, GenericAE)
+		}
+		for _, want := range []string{"ORTHANC", "CONQUESTSRV1", "OSIRIX", "DICOOGLE-STORAGE", "DCM4CHEE", "PYNETDICOM"} {
+			if !slices.Contains(got, want) {
+				t.Errorf("port %d: %s not among the first %d tries %v", port, want, len(got), got)
+			}
+		}
+	}
+	// The port's own product first among them.
+	for port, first := range map[uint16]string{4242: "ORTHANC", 5678: "CONQUESTSRV1", 6666: "DICOOGLE-STORAGE", 104: "ORTHANC"} {
+		if got := d.Candidates(port, 2); got[1] != first {
+			t.Errorf("port %d: %v, want %s right after %s", port, got, first, GenericAE)
+		}
+	}
+}
+
 func TestCandidates(t *testing.T) {
 	d := Dict{{Title: "A", Ports: []uint16{104}}, {Title: "B", Ports: []uint16{4242}}, {Title: "C"}, {Title: "ANY-SCP"}}
 	for _, tc := range []struct {
@@ -61,6 +86,20 @@ func TestCandidates(t *testing.T) {
 	} {
 		if got := d.Candidates(tc.port, tc.max); !slices.Equal(got, tc.want) {
 			t.Errorf("Candidates(%d, %d) = %v, want %v", tc.port, tc.max, got, tc.want)
+		}
+	}
+	// Tiers: ranked titles by rank, then other products' first titles, aliases, client tools;
+	// the port's first within each.
+	tiers := Dict{
+		{Title: "TOOL", SCU: true, Ports: []uint16{104}}, {Title: "ALIAS", Alias: true}, {Title: "ALIAS104", Alias: true, Ports: []uint16{104}},
+		{Title: "OTHER"}, {Title: "OTHER104", Ports: []uint16{104}}, {Title: "SECOND", Rank: 2}, {Title: "FIRST", Rank: 1}, {Title: "THIRD104", Rank: 3, Ports: []uint16{104}},
+	}
+	for port, want := range map[uint16][]string{
+		104: {"ANY-SCP", "THIRD104", "FIRST", "SECOND", "OTHER104", "OTHER", "ALIAS104", "ALIAS", "TOOL"},
+		11:  {"ANY-SCP", "FIRST", "SECOND", "THIRD104", "OTHER", "OTHER104", "ALIAS", "ALIAS104", "TOOL"},
+	} {
+		if got := tiers.Candidates(port, 0); !slices.Equal(got, want) {
+			t.Errorf("Candidates(%d) = %v, want %v", port, got, want)
 		}
 	}
 }

@@ -46,17 +46,24 @@ func (c *counter) countStudy(ctx context.Context, st pendingStudy) error {
 	if st.modalities {
 		c.addModalities(t.modalities)
 	}
+	if t.claim > 0 {
+		c.implausibleStudy(t.claim)
+		return nil
+	}
 	src := probe.InstancesSourceSeries
 	for _, se := range t.uncounted {
 		if !t.complete || c.budget-c.hold < 1 {
 			return nil
 		}
-		k, ok, err := c.countSeries(ctx, st.uid, se)
+		k, ok, err := c.countSeries(ctx, st.uid, se, probe.MaxStudyInstances-t.instances)
 		if err != nil {
 			return err
 		}
+		if t.instances += k; t.instances > probe.MaxStudyInstances {
+			c.implausibleStudy(t.instances)
+			return nil
+		}
 		t.complete = t.complete && ok
-		t.instances += k
 		src = probe.InstancesSourceImage
 	}
 	if t.complete && whole(status) {
@@ -69,6 +76,7 @@ func (c *counter) countStudy(ctx context.Context, st pendingStudy) error {
 type seriesTally struct {
 	n          int
 	instances  int64    // NumberOfSeriesRelatedInstances summed
+	claim      int64    // the instances claimed when beyond probe.MaxStudyInstances, else 0
 	modalities []string // as sent: addModalities sanitizes them
 	uncounted  []string // UIDs of the series without NumberOfSeriesRelatedInstances
 	complete   bool     // every series was counted or listed in uncounted
@@ -83,11 +91,15 @@ func (t *seriesTally) add(ds *dicom.Dataset) error {
 		t.modalities = append(t.modalities, m)
 	}
 	if k, ok := countValue(ds, dicom.NumberOfSeriesRelatedInstances); ok {
-		t.instances += k // at most maxSeriesPerStudy × maxCountValue
+		if k > probe.MaxStudyInstances-t.instances { // more in the study than the bound allows
+			t.claim = max(t.claim, probe.AddCounts(t.instances, k))
+			return nil
+		}
+		t.instances += k // at most probe.MaxStudyInstances
 		return nil
 	}
 	uid, _ := ds.String(dicom.SeriesInstanceUID)
-	if uid == "" {
+	if uid == "" || len(uid) > probe.MaxUID {
 		t.complete = false
 		return nil
 	}
@@ -95,8 +107,10 @@ func (t *seriesTally) add(ds *dicom.Dataset) error {
 	return nil
 }
 
-// countSeries counts the IMAGE-level responses of one series; no key of theirs is kept.
-func (c *counter) countSeries(ctx context.Context, study, series string) (int64, bool, error) {
+// countSeries counts the IMAGE-level responses of one series; no key of theirs is kept. Past
+// limit responses it stops reading (the study is then beyond the plausibility bound, which the
+// caller sees in the count).
+func (c *counter) countSeries(ctx context.Context, study, series string, limit int64) (int64, bool, error) {
 	var id dicom.Dataset
 	id.Set(dicom.NewString(dicom.QueryRetrieveLevel, "IMAGE"))
 	id.Set(dicom.NewString(dicom.StudyInstanceUID, study))
@@ -104,8 +118,9 @@ func (c *counter) countSeries(ctx context.Context, study, series string) (int64,
 	id.Set(dicom.NewString(dicom.SOPInstanceUID))
 	var n int64
 	ok := true
+	limit = min(limit, int64(c.maxResponses))
 	status, err := c.find(ctx, id, nil, func(*dicom.Dataset) error {
-		if n++; n > int64(c.maxResponses) {
+		if n++; n > limit {
 			ok = false
 			return dimse.ErrStop
 		}

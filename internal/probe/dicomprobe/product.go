@@ -61,3 +61,19 @@ func Identify(classUID, versionName string) (product string, honeypot bool) {
 	}
 	return product, best.honeypot
 }
+
+// signalsCap reports whether the product behind an association is known to say so when it cuts
+// a C-FIND answer short, so that an answer ending with Success is whole whatever its size:
+// Orthanc ends one cut by LimitFindResults with status Cancel (0xFE00), and dcm4chee-arc refuses
+// a query beyond dcmQueryMaxNumberOfResults outright. Debian's Orthanc says "DCMTK" in its
+// A-ASSOCIATE-AC (peers.md); computed, that the answer held NumberOfStudyRelatedInstances, tells
+// it from DCMTK's dcmqrscp, which computes no counts.
+func signalsCap(product string, computed bool) bool {
+	switch {
+	case strings.HasPrefix(product, "DCMTK"):
+		return computed
+	case strings.HasPrefix(product, "dcm4che 3/5"):
+		return true
+	}
+	return false
+}

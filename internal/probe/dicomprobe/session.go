@@ -33,11 +33,11 @@ type Session struct {
 }
 
 // NewSession returns a session that probes t; nothing is sent before Connect. The result's
-// time is now.
+// time is now, its depth Config.Depth.
 func (p *Prober) NewSession(t targets.Target) *Session {
 	return &Session{
 		p: p, t: t, log: p.cfg.Logger.With("target", t.String()),
-		r: probe.Result{IP: t.Addr, Port: t.Port, Time: p.cfg.Now().UTC()},
+		r: probe.Result{IP: t.Addr, Port: t.Port, Time: p.cfg.Now().UTC(), Depth: p.cfg.Depth.String()},
 	}
 }
 
@@ -240,6 +240,7 @@ func (s *Session) associateAny(ctx context.Context, conn net.Conn, useTLS bool) 
 		a          *ul.Assoc
 		sawCalled  bool // some candidate was refused as "called-AE-title-not-recognized"
 		sawCalling bool // some candidate was refused as "calling-AE-title-not-recognized"
+		lastCalled bool // the last answer refused the called AE title
 		triedTLS   = useTLS
 	)
 	for i := 0; i < len(candidates); i++ {
@@ -267,13 +268,14 @@ func (s *Session) associateAny(ctx context.Context, conn net.Conn, useTLS bool) 
 		}
 		var rj *ul.RejectedError
 		var ab *ul.AbortedError
+		lastCalled = false
 		switch {
 		case err == nil:
 		case errors.As(err, &rj):
 			d.Association = probe.AssociationRejected
 			d.Reject = &probe.Reject{Result: int(rj.RJ.Result), Source: int(rj.RJ.Source), Reason: int(rj.RJ.Reason), Meaning: rj.RJ.Meaning()}
 			if rj.RJ.Source == 1 && rj.RJ.Reason == 7 {
-				sawCalled = true
+				sawCalled, lastCalled = true, true
 				if p.cfg.CalledAE == "" {
 					continue // guess the next called AE
 				}
@@ -303,6 +305,11 @@ func (s *Session) associateAny(ctx context.Context, conn net.Conn, useTLS bool) 
 			}
 		}
 		break
+	}
+	if lastCalled && p.cfg.CalledAE == "" {
+		// Every title guessed was refused: none is the called AE title, least of all the last
+		// one tried. The outcome is in the association, the rejection and the AE check.
+		d.CalledAE = ""
 	}
 	switch {
 	case a != nil && d.CalledAE == GenericAE && !sawCalled:

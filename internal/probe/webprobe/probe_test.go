@@ -795,3 +795,44 @@ func TestProbeHostname(t *testing.T) {
 		}
 	}
 }
+
+// TestProbeImplausibleCounts checks that web counts beyond the plausibility bounds are kept
+// apart: zero in the record, told in an implausible caveat (SPEC "Result record").
+func TestProbeImplausibleCounts(t *testing.T) {
+	orthancSystem := `{"DicomAet":"ORTHANC","Version":"1.12.3"}`
+	arcUI := `<html><head><title>dcm4chee-arc-ui</title></head></html>`
+	for _, tc := range []struct {
+		name    string
+		routes  map[string]http.HandlerFunc
+		product string
+		claim   string
+	}{
+		{"orthanc int64 max", map[string]http.HandlerFunc{
+			"/system":     text(jsonType, orthancSystem),
+			"/statistics": text(jsonType, `{"CountStudies":9223372036854775807,"CountInstances":9223372036854775807}`),
+		}, "Orthanc", "9223372036854775807 studies"},
+		{"orthanc one study, 16.8 M instances", map[string]http.HandlerFunc{
+			"/system":     text(jsonType, orthancSystem),
+			"/statistics": text(jsonType, `{"CountStudies":1,"CountInstances":16777216}`),
+		}, "Orthanc", "16777216 instances in 1 studies"},
+		{"dcm4chee-arc 20 M studies", map[string]http.HandlerFunc{
+			"/dcm4chee-arc/ui2/":                             text(htmlType, arcUI),
+			"/dcm4chee-arc/aets":                             text(jsonType, `[{"dicomAETitle":"DCM4CHEE"}]`),
+			"/dcm4chee-arc/aets/DCM4CHEE/rs/studies/count":   text(jsonType, `{"count":20000000}`),
+			"/dcm4chee-arc/aets/DCM4CHEE/rs/instances/count": text(jsonType, `{"count":40000000}`),
+		}, "dcm4chee-arc-light", "20000000 studies"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, tg := serve(t, &mimic{routes: tc.routes}, false)
+			var rc recorder
+			got := newProber(&rc, webprobe.Config{}).Probe(context.Background(), tg)
+			if len(got.Web) != 1 || got.Web[0].Product != tc.product || got.Web[0].Studies != 0 || got.Web[0].Instances != 0 {
+				t.Fatalf("web %+v: want one %s record with its counts kept apart (0)", got.Web, tc.product)
+			}
+			if got.Exposure == nil || len(got.Exposure.Caveats) != 1 || got.Exposure.Caveats[0].Kind != probe.CaveatImplausible ||
+				!strings.Contains(got.Exposure.Caveats[0].Reason, tc.claim) || got.Exposure.Summable() {
+				t.Errorf("exposure %+v: want one implausible caveat quoting %q", got.Exposure, tc.claim)
+			}
+		})
+	}
+}

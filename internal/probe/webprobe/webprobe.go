@@ -109,7 +109,8 @@ func New(cfg Config) *Prober {
 // Probe fingerprints the web server on t and returns its result: Status (closed, filtered, open
 // or error), and for an open port an Exposure at probe.LevelNotDICOM and one probe.Web per
 // front end found, or a single record with no product when the port speaks HTTP but no known
-// PACS front end answered. A port that is open but does not speak HTTP has no Web and Error
+// PACS front end answered. Counts beyond the plausibility bounds are kept apart: zero in the
+// probe.Web, told in an implausible caveat of the Exposure (probe.BoundWeb). A port that is open but does not speak HTTP has no Web and Error
 // "not http". Probe never returns an error: failures are data.
 func (p *Prober) Probe(ctx context.Context, t targets.Target) (r probe.Result) {
 	r = probe.Result{IP: t.Addr, Port: t.Port}
@@ -138,6 +139,11 @@ func (p *Prober) Probe(ctx context.Context, t targets.Target) (r probe.Result) {
 		return r
 	}
 	r.Web = s.identify(ctx, root)
+	for i := range r.Web {
+		for _, c := range probe.BoundWeb(&r.Web[i]) {
+			r.Exposure.AddCaveat(c.Kind, c.Reason)
+		}
+	}
 	return r
 }
 
