@@ -118,6 +118,10 @@ func TestPerfectScanner(t *testing.T) {
 			if r.DICOM != nil {
 				d = *r.DICOM
 			}
+			if (r.DICOM != nil && r.DICOM.Honeypot) != h.Honeypot {
+				t.Errorf("%s %v: honeypot %v, truth %v; caveats %+v, implementation %q %q", h.Addr, h.Personality,
+					r.DICOM != nil && r.DICOM.Honeypot, h.Honeypot, e.Caveats, d.ImplementationClassUID, d.ImplementationVersion)
+			}
 			if r.Level() != h.Level || e.Studies != h.Studies || e.Instances != h.Instances || d.AECheck != h.AECheck || d.TLS != h.TLS {
 				t.Errorf("%s %v: got level %v studies %d instances %d ae_check %v tls %v error %q; want %v %d %d %v %v",
 					h.Addr, h.Personality, r.Level(), e.Studies, e.Instances, d.AECheck, d.TLS, r.Error, h.Level, h.Studies, h.Instances, h.AECheck, h.TLS)

@@ -109,6 +109,7 @@ func (c *charge) close() {
 type keySet struct {
 	slots []uint64
 	n     int
+	sum   uint64 // of the keys added (modulo 2^64): the study set's digest, kept after free
 }
 
 const minSlots = 1024
@@ -148,6 +149,7 @@ func (s *keySet) add(k uint64, ch *charge) bool {
 		case 0:
 			s.slots[i] = k
 			s.n++
+			s.sum += k
 			return true
 		}
 	}
@@ -177,7 +179,7 @@ func (s *keySet) grow(ch *charge) bool {
 	return true
 }
 
-// free drops the table and returns its bytes to ch.
+// free drops the table and returns its bytes to ch; the count and the sum stay.
 func (s *keySet) free(ch *charge) {
 	ch.sub(int64(len(s.slots)) * 8)
 	s.slots = nil

@@ -10,14 +10,10 @@ import (
 // same whatever order a server sent them in, costs no memory, and two different sets collide with
 // a chance of 2⁻⁶⁴; mixed with the count. Empty when no study was counted.
 func (c *counter) studySet() string {
-	if c == nil || len(c.seen) == 0 {
+	if c == nil || c.seen.len() == 0 {
 		return ""
 	}
-	var sum uint64
-	for k := range c.seen {
-		sum += k
-	}
-	sum ^= uint64(len(c.seen)) * 0x9e3779b97f4a7c15
+	sum := c.seen.sum ^ uint64(c.seen.len())*0x9e3779b97f4a7c15 // kept by the set, even once freed
 	var b [8]byte
 	binary.BigEndian.PutUint64(b[:], sum)
 	return hex.EncodeToString(b[:])
