@@ -276,27 +276,11 @@ func (s *Store) readSecret(ctx context.Context, q querier) ([]byte, error) {
 	return secret, nil
 }
 
-// ipKey encodes ip so that keys sort as netip.Addr.Compare: IPv4 (0x04 and
-// 4 bytes) before IPv6 (0x06, 16 bytes, then the zone).
-func ipKey(ip netip.Addr) []byte {
-	if ip.Is4() {
-		a := ip.As4()
-		return append([]byte{4}, a[:]...)
-	}
-	a := ip.As16()
-	return append(append([]byte{6}, a[:]...), ip.Zone()...)
-}
-
-// parseIPKey decodes ipKey's encoding.
-func parseIPKey(b []byte) (netip.Addr, bool) {
-	switch {
-	case len(b) == 5 && b[0] == 4:
-		return netip.AddrFrom4([4]byte(b[1:])), true
-	case len(b) >= 17 && b[0] == 6:
-		return netip.AddrFrom16([16]byte(b[1:17])).WithZone(string(b[17:])), true
-	}
-	return netip.Addr{}, false
-}
+// ipKey and parseIPKey are the store's shared key encoding (store.IPKey).
+var (
+	ipKey      = store.IPKey
+	parseIPKey = store.ParseIPKey
+)
 
 var _ store.HostReader = (*Store)(nil)
 
