@@ -98,8 +98,10 @@ func Evaluate(in Input) *Report {
 		f.accepted = d.Association == probe.AssociationAccepted || d.ImplementationClassUID != ""
 		f.tlsOnly = r.Error == dicomprobe.TextClientCertRequired
 		refusedCalling := d.Reject != nil && d.Reject.Source == 1 && d.Reject.Reason == 3
-		f.calledOK = (f.accepted || refusedCalling) && d.CalledAE != dicomprobe.GenericAE ||
-			in.CalledAE != "" && d.CalledAE == in.CalledAE
+		// With --called-ae the prober tries the generic title, then the archive's own: a record
+		// refused for every title (which names no called AE) was refused the own title too.
+		ownTried := in.CalledAE != "" && (d.CalledAE == in.CalledAE || d.CalledAE == "" && d.Association == probe.AssociationRejected)
+		f.calledOK = (f.accepted || refusedCalling) && d.CalledAE != dicomprobe.GenericAE || ownTried
 	}
 	f.software = learned(&r)
 	f.product = recognise(f)
@@ -215,7 +217,11 @@ func callingAE(f *facts) (Status, string) {
 	case d.AECheck == probe.AECheckCalling:
 		return Pass, fmt.Sprintf("refused the calling AE title %s (calling-AE-title-not-recognized)", d.CallingAE)
 	case f.calledOK:
-		return Pass, fmt.Sprintf("refused %s calling the archive's own AE title %s (%s)", d.CallingAE, d.CalledAE, f.refusedUs())
+		own := d.CalledAE
+		if own == "" {
+			own = f.in.CalledAE
+		}
+		return Pass, fmt.Sprintf("refused %s calling the archive's own AE title %s (%s)", d.CallingAE, own, f.refusedUs())
 	}
 	return Skip, "not determined: no called AE title was accepted; give --called-ae with the archive's AE title"
 }

@@ -159,7 +159,9 @@ func probeDICOM(ctx context.Context, cfg Config, cands []targets.Target) (probe.
 	if cfg.CalledAE != "" {
 		// The archive's own title right after the generic one: the generic one tells whether the
 		// called AE title is checked, the own one whether the calling AE title is.
-		dict, tries = slices.Concat(dicomprobe.Dict{{Title: cfg.CalledAE, Ports: []uint16{cands[0].Port}}}, dict), 2
+		// (A dictionary of that title alone: the prober tries the generic title first, then this;
+		// the default dictionary's ranked titles would come before an unranked one.)
+		dict, tries = dicomprobe.Dict{{Title: cfg.CalledAE, Ports: []uint16{cands[0].Port}}}, 2
 	}
 	var tried []string
 	for _, t := range cands {
