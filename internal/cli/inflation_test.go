@@ -142,7 +142,7 @@ func scriptedSCP(t *testing.T, answer func(level string) ([]dicom.Dataset, dimse
 }
 
 func serveScriptedSCP(ctx context.Context, conn net.Conn, answer func(level string) ([]dicom.Dataset, dimse.Status)) {
-	ctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+	ctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
 	a, err := ul.Accept(ctx, conn, ul.ServerConfig{})
 	if err != nil {

@@ -408,7 +408,7 @@ func scripted(t *testing.T, answer func(sop string, q *dicom.Dataset) ([]dicom.D
 }
 
 func serveScripted(ctx context.Context, conn net.Conn, answer func(sop string, q *dicom.Dataset) ([]dicom.Dataset, dimse.Status), silentRetrieve bool) {
-	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	ctx, cancel := context.WithTimeout(ctx, time.Minute) // floods of 100,000 answers take a while under -race
 	defer cancel()
 	a, err := ul.Accept(ctx, conn, ul.ServerConfig{})
 	if err != nil {
