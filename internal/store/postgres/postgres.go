@@ -219,25 +219,7 @@ func (e *noStoreError) Unwrap() error { return fs.ErrNotExist }
 
 // migrations returns the embedded schema steps in order; step i takes the schema from version
 // i to i+1.
-func migrations() ([]string, error) {
-	names, err := fs.Glob(migrationFS, "migrations/*.sql")
-	if err != nil {
-		return nil, err
-	}
-	steps := make([]string, len(names)) // Glob sorts names
-	for i, name := range names {
-		v, _, _ := strings.Cut(path.Base(name), "_")
-		if n, err := strconv.Atoi(v); err != nil || n != i+1 {
-			return nil, fmt.Errorf("store: migration %s out of sequence, want version %d", name, i+1)
-		}
-		b, err := migrationFS.ReadFile(name)
-		if err != nil {
-			return nil, err
-		}
-		steps[i] = string(b)
-	}
-	return steps, nil
-}
+func migrations() ([]string, error) { return store.Migrations(migrationFS, "migrations") }
 
 // querier is what reads need of a pool, a connection or a transaction.
 type querier interface {

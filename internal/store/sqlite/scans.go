@@ -196,77 +196,32 @@ func (s *Store) FinishScan(ctx context.Context, id string, end time.Time) error 
 // scanScan reads one row of scanColumns.
 func scanScan(r interface{ Scan(...any) error }) (store.Scan, error) {
 	var (
-		sc                store.Scan
-		started           string
-		finished          sql.NullString
-		targets, settings []byte
-		exclusions        []byte
-		tallies           []byte
-		total, seed, done int64
-		excluded          int64
+		sc       store.Scan
+		row      store.ScanRow
+		finished sql.NullString
+		tallies  []byte
 	)
-	if err := r.Scan(&sc.ID, &sc.Name, &started, &finished, &targets, &settings, &total, &seed, &sc.Shard, &done,
-		&excluded, &sc.SpaceDigest, &exclusions, &tallies); err != nil {
+	if err := r.Scan(&sc.ID, &sc.Name, &row.Started, &finished, &row.Targets, &row.Settings, &row.Total, &row.Seed, &sc.Shard, &row.Done,
+		&row.Excluded, &sc.SpaceDigest, &row.Exclusions, &tallies); err != nil {
+		return store.Scan{}, err
+	}
+	if finished.Valid {
+		row.Finished = &finished.String
+	}
+	if err := row.Decode(&sc); err != nil {
 		return store.Scan{}, err
 	}
 	var err error
-	if sc.Started, err = parseTime(started); err != nil {
-		return store.Scan{}, fmt.Errorf("%w: scan %q started: %v", store.ErrCorrupt, sc.ID, err)
-	}
-	if finished.Valid {
-		if sc.Finished, err = parseTime(finished.String); err != nil {
-			return store.Scan{}, fmt.Errorf("%w: scan %q finished: %v", store.ErrCorrupt, sc.ID, err)
-		}
-	}
-	if err := json.Unmarshal(targets, &sc.Targets); err != nil {
-		return store.Scan{}, fmt.Errorf("%w: scan %q targets: %v", store.ErrCorrupt, sc.ID, err)
-	}
-	if err := json.Unmarshal(settings, &sc.Settings); err != nil {
-		return store.Scan{}, fmt.Errorf("%w: scan %q settings: %v", store.ErrCorrupt, sc.ID, err)
-	}
-	if err := json.Unmarshal(exclusions, &sc.Exclusions); err != nil {
-		return store.Scan{}, fmt.Errorf("%w: scan %q exclusions: %v", store.ErrCorrupt, sc.ID, err)
-	}
-	if len(sc.Targets) == 0 {
-		sc.Targets = nil
-	}
-	if len(sc.Settings) == 0 {
-		sc.Settings = nil
-	}
-	if len(sc.Exclusions) == 0 {
-		sc.Exclusions = nil
-	}
-	sc.Total, sc.Seed = uint64(total), uint64(seed)
-	sc.Progress = store.Progress{Done: uint64(done), Excluded: uint64(excluded)}
 	if sc.Progress.Tallies, err = parseTallies(tallies); err != nil {
 		return store.Scan{}, fmt.Errorf("%w: scan %q tallies: %v", store.ErrCorrupt, sc.ID, err)
 	}
 	return sc, nil
 }
 
-// timeLayout is fixed-width UTC, so that stored times sort as times.
-const timeLayout = "2006-01-02T15:04:05.000000000Z"
-
-func formatTime(t time.Time) (string, error) {
-	t = t.UTC()
-	if y := t.Year(); y < 0 || y > 9999 {
-		return "", fmt.Errorf("time %v out of range", t)
-	}
-	return t.Format(timeLayout), nil
-}
-
-func parseTime(s string) (time.Time, error) { return time.Parse(timeLayout, s) }
-
-func orEmpty(s []string) []string {
-	if s == nil {
-		return []string{}
-	}
-	return s
-}
-
-func orEmptyMap(m map[string]string) map[string]string {
-	if m == nil {
-		return map[string]string{}
-	}
-	return m
-}
+// The SQL backends' shared column helpers (store.FormatTime and the rest).
+var (
+	formatTime = store.FormatTime
+	parseTime  = store.ParseTime
+	orEmpty    = store.OrEmpty
+	orEmptyMap = store.OrEmptyMap
+)

@@ -24,8 +24,6 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
-	"strconv"
-	"strings"
 	"time"
 
 	_ "modernc.org/sqlite" // registers the "sqlite" driver
@@ -258,25 +256,7 @@ func sqliteCode(err error) int {
 
 // migrations returns the embedded schema steps in order; step i takes the
 // schema from version i to i+1.
-func migrations() ([]string, error) {
-	names, err := fs.Glob(migrationFS, "migrations/*.sql")
-	if err != nil {
-		return nil, err
-	}
-	steps := make([]string, len(names)) // Glob sorts names
-	for i, name := range names {
-		v, _, _ := strings.Cut(filepath.Base(name), "_")
-		if n, err := strconv.Atoi(v); err != nil || n != i+1 {
-			return nil, fmt.Errorf("migration %s out of sequence, want version %d", name, i+1)
-		}
-		b, err := migrationFS.ReadFile(name)
-		if err != nil {
-			return nil, err
-		}
-		steps[i] = string(b)
-	}
-	return steps, nil
-}
+func migrations() ([]string, error) { return store.Migrations(migrationFS, "migrations") }
 
 // querier is what reads need of *sql.DB, *sql.Tx and *sql.Conn.
 type querier interface {

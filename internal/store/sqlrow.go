@@ -1,0 +1,110 @@
+package store
+
+import (
+	"encoding/json"
+	"fmt"
+	"io/fs"
+	"path"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// What the SQL backends (store/sqlite, store/postgres) share: how a scan row's columns read
+// back, how times are written, and how their embedded migrations are found.
+
+// TimeLayout is how the SQL backends write times: fixed-width UTC, so that they sort as times.
+const TimeLayout = "2006-01-02T15:04:05.000000000Z"
+
+// FormatTime writes t in TimeLayout; an error for a year outside 0–9999.
+func FormatTime(t time.Time) (string, error) {
+	t = t.UTC()
+	if y := t.Year(); y < 0 || y > 9999 {
+		return "", fmt.Errorf("time %v out of range", t)
+	}
+	return t.Format(TimeLayout), nil
+}
+
+// ParseTime reads a time FormatTime wrote.
+func ParseTime(s string) (time.Time, error) { return time.Parse(TimeLayout, s) }
+
+// OrEmpty returns s, or an empty slice for nil (a JSON [] rather than null).
+func OrEmpty(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
+}
+
+// OrEmptyMap returns m, or an empty map for nil (a JSON {} rather than null).
+func OrEmptyMap(m map[string]string) map[string]string {
+	if m == nil {
+		return map[string]string{}
+	}
+	return m
+}
+
+// ScanRow is a scan row's columns as the SQL backends keep them.
+type ScanRow struct {
+	Started                       string
+	Finished                      *string // nil while the scan runs
+	Targets, Settings, Exclusions []byte  // JSON
+	Total, Seed, Done, Excluded   int64   // uint64 as their int64 bit pattern
+}
+
+// Decode fills sc's times, lists, sizes and checkpoint from the row (sc.ID names the scan in
+// errors, which wrap ErrCorrupt). Empty lists read back as nil.
+func (row ScanRow) Decode(sc *Scan) error {
+	var err error
+	if sc.Started, err = ParseTime(row.Started); err != nil {
+		return fmt.Errorf("%w: scan %q started: %v", ErrCorrupt, sc.ID, err)
+	}
+	if row.Finished != nil {
+		if sc.Finished, err = ParseTime(*row.Finished); err != nil {
+			return fmt.Errorf("%w: scan %q finished: %v", ErrCorrupt, sc.ID, err)
+		}
+	}
+	for _, f := range []struct {
+		name string
+		src  []byte
+		dst  any
+	}{{"targets", row.Targets, &sc.Targets}, {"settings", row.Settings, &sc.Settings}, {"exclusions", row.Exclusions, &sc.Exclusions}} {
+		if err := json.Unmarshal(f.src, f.dst); err != nil {
+			return fmt.Errorf("%w: scan %q %s: %v", ErrCorrupt, sc.ID, f.name, err)
+		}
+	}
+	if len(sc.Targets) == 0 {
+		sc.Targets = nil
+	}
+	if len(sc.Settings) == 0 {
+		sc.Settings = nil
+	}
+	if len(sc.Exclusions) == 0 {
+		sc.Exclusions = nil
+	}
+	sc.Total, sc.Seed = uint64(row.Total), uint64(row.Seed)
+	sc.Progress.Done, sc.Progress.Excluded = uint64(row.Done), uint64(row.Excluded)
+	return nil
+}
+
+// Migrations returns the schema steps dir/NNNN_*.sql of fsys in order; step i takes a schema
+// from version i to i+1, and a file out of sequence is an error.
+func Migrations(fsys fs.FS, dir string) ([]string, error) {
+	names, err := fs.Glob(fsys, dir+"/*.sql")
+	if err != nil {
+		return nil, err
+	}
+	steps := make([]string, len(names)) // Glob sorts names
+	for i, name := range names {
+		v, _, _ := strings.Cut(path.Base(name), "_")
+		if n, err := strconv.Atoi(v); err != nil || n != i+1 {
+			return nil, fmt.Errorf("store: migration %s out of sequence, want version %d", name, i+1)
+		}
+		b, err := fs.ReadFile(fsys, name)
+		if err != nil {
+			return nil, err
+		}
+		steps[i] = string(b)
+	}
+	return steps, nil
+}
