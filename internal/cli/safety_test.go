@@ -85,16 +85,16 @@ func (n *netns) run(t *testing.T, dir string, args ...string) (string, string, i
 }
 
 // start starts pacswatch inside the namespace and returns it running, with its stderr.
-func (n *netns) start(t *testing.T, dir string, args ...string) (*exec.Cmd, *bytes.Buffer) {
+func (n *netns) start(t *testing.T, dir string, args ...string) (*exec.Cmd, *lockedBuffer) {
 	t.Helper()
 	cmd := n.command(binary, args...)
 	cmd.Dir = dir
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
+	stderr := newLockedBuffer() // written by the command while the test reads it
+	cmd.Stderr = stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	return cmd, &stderr
+	return cmd, stderr
 }
 
 // singleLine fails unless stderr is exactly one line that holds want.
@@ -391,18 +391,18 @@ func TestOneProcessPerScan(t *testing.T) {
 	dir := t.TempDir()
 	db := filepath.Join(dir, "p.db")
 	sc := interrupt(t, ns, dir, db, "127.8.0.0/24", "-p", "9", "--rate", "50", "--seed", "3")
-	first, stderr1 := ns.start(t, dir, "scan", "--resume", "--db", db, "-q")
+	// Slow (256 targets at 10/s), and -v: its log's first line comes once it holds the scan.
+	first, stderr1 := ns.start(t, dir, "scan", "--resume", "--db", db, "-v", "--rate", "10")
 	defer first.Process.Kill()
 	deadline := time.Now().Add(10 * time.Second)
-	for {
-		cur, _ := scanState(t, db)
-		if cur.Progress.Done > sc.Progress.Done {
-			break // the first resume runs
-		}
+	for !strings.Contains(stderr1.String(), "msg=scan ") {
 		if time.Now().After(deadline) {
-			t.Fatalf("first resume made no progress: %s", stderr1)
+			t.Fatalf("first resume did not start: %s", stderr1)
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+	if cur, _ := scanState(t, db); !cur.Finished.IsZero() || cur.ID != sc.ID {
+		t.Fatalf("the first resume ended before the second started (scan %s, finished %v)", cur.ID, cur.Finished)
 	}
 	_, stderr, code := ns.run(t, dir, "scan", "--resume", "--db", db, "-q")
 	if code != 2 {
