@@ -28,6 +28,7 @@ func TestHabits(t *testing.T) {
 		{[]string{"scan", "--exlude", "10.0.0.1", "127.0.0.1"}, 2, "did you mean --exclude?"},
 		{[]string{"report", "--gro", "country"}, 2, "did you mean --group?"},
 		{[]string{"xyzzy"}, 2, `unknown command "xyzzy" (pacswatch --help lists the commands)`},
+		{[]string{"scan", "127.0.0.1", "--memory-budget", "10"}, 2, "--memory-budget: 10 MiB is below the least, 256 MiB"},
 	} {
 		stdout, stderr, code := pacswatch(t, "", tc.args...)
 		out := stdout + stderr

@@ -13,6 +13,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/pacswatch/pacswatch/internal/discover"
+	"github.com/pacswatch/pacswatch/internal/probe/dicomprobe"
 	"github.com/pacswatch/pacswatch/internal/targets"
 	"github.com/pacswatch/pacswatch/internal/version"
 )
@@ -26,6 +27,7 @@ type scanFlags struct {
 	excludeFile string
 	rate        float64
 	concurrency int
+	memBudget   int64 // MiB
 	timeout     time.Duration
 	maxHostTime time.Duration
 	shard       string
@@ -130,6 +132,7 @@ func newScanCmd(e *env) *cobra.Command {
 	fl.StringVar(&f.excludeFile, "exclude-file", "", "never scan the targets listed in `FILE`")
 	fl.Float64Var(&f.rate, "rate", 1000, "new connections per second, at most")
 	fl.IntVar(&f.concurrency, "concurrency", 1000, "targets probed at once, at most (one at a time per address)")
+	fl.Int64Var(&f.memBudget, "memory-budget", dicomprobe.DefaultMemoryBudget>>20, "`MiB` of counting state (study keys, samples) for all hosts together; a host past it is counted as capped")
 	fl.DurationVar(&f.timeout, "timeout", 5*time.Second, "timeout of each step (connect, each PDU exchange)")
 	fl.DurationVar(&f.maxHostTime, "max-host-time", 60*time.Second, "time allowed for one host:port")
 	fl.StringVar(&f.shard, "shard", "", "scan only shard `I/N` (0-based) of the target space")

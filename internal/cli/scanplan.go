@@ -178,6 +178,9 @@ func (f *scanFlags) checkProbeFlags(p *scanPlan) error {
 			return fmt.Errorf("--ae-dict: %w", err)
 		}
 	}
+	if f.memBudget < dicomprobe.MinMemoryBudget>>20 {
+		return fmt.Errorf("--memory-budget: %d MiB is below the least, %d MiB", f.memBudget, dicomprobe.MinMemoryBudget>>20)
+	}
 	if math.IsNaN(f.rate) || f.rate < 0 || f.concurrency < 1 || f.timeout <= 0 || f.maxHostTime <= 0 || f.maxAETries < 1 {
 		return errors.New("scan: --rate must be ≥ 0, --concurrency and --max-ae-tries ≥ 1, --timeout and --max-host-time > 0")
 	}
@@ -229,7 +232,7 @@ func (p *scanPlan) checkSize(f *scanFlags) error {
 // Exclusions may only grow: see lateExclusions.
 var resumeMayChange = map[string]bool{
 	"db": true, "output": true, "quiet": true, "verbose": true, "log-format": true, "yes": true,
-	"rate": true, "concurrency": true, "exclude": true, "exclude-file": true, "resume": true,
+	"rate": true, "concurrency": true, "memory-budget": true, "exclude": true, "exclude-file": true, "resume": true,
 }
 
 // notStored lists flags never kept with a scan: --yes is asked for again on every --resume, and
