@@ -44,14 +44,22 @@ func newNetns(t *testing.T) *netns {
 	}
 	t.Cleanup(func() { hold.Process.Kill(); hold.Wait() })
 	ns := &netns{hold: hold}
-	// Wait until lo is up in the namespace.
+	// Wait until the holder is in a namespace of its own (unshare has run: until then its
+	// /proc/PID/ns/net is ours) and loopback is up there.
+	self, err := os.Readlink("/proc/self/ns/net")
+	if err != nil {
+		t.Fatal(err)
+	}
 	for i := 0; ; i++ {
-		out, _ := ns.command("ip", "-o", "link", "show", "lo").CombinedOutput()
-		if bytes.Contains(out, []byte("UP")) {
-			break
+		theirs, _ := os.Readlink(fmt.Sprintf("/proc/%d/ns/net", hold.Process.Pid))
+		if theirs != "" && theirs != self {
+			out, _ := ns.command("ip", "-o", "link", "show", "lo").CombinedOutput()
+			if bytes.Contains(out, []byte("UP")) {
+				break
+			}
 		}
-		if i == 200 {
-			t.Fatalf("loopback never came up in the test namespace: %s", out)
+		if i == 500 {
+			t.Fatalf("the test namespace never came up (holder in %q, ours %q)", theirs, self)
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
