@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"iter"
 	"net/netip"
+	"time"
 
+	"github.com/pacswatch/pacswatch/internal/history"
 	"github.com/pacswatch/pacswatch/internal/probe"
 	"github.com/pacswatch/pacswatch/internal/store"
 )
@@ -68,6 +70,11 @@ type Change struct {
 	Country string     `json:"country,omitempty"` // with a location database
 	Region  string     `json:"region,omitempty"`
 	ASN     uint32     `json:"asn,omitempty"` // with an ASN database
+
+	// For a system fixed (ChangeClosed): when it was first seen exposed in the episode the new
+	// scan ended, and the time to fix (SPEC "serve and watch"), from its history across runs.
+	FirstSeenExposed time.Time `json:"first_seen_exposed,omitzero"`
+	TimeToFixSeconds int64     `json:"time_to_fix_seconds,omitempty"`
 }
 
 // DiffSummary is what changed between two scans, in counts and per group.
@@ -187,6 +194,11 @@ func Diff(ctx context.Context, st store.Reader, oldID, newID string, opt Options
 		if p.hasASN {
 			c.ASN = p.asn.Number
 		}
+		if c.Kind == ChangeClosed {
+			if err := timeToFix(ctx, st, &c, newRun); err != nil {
+				return nil, err
+			}
+		}
 		sum.Counts.add(c.Kind)
 		if err := fn(c); err != nil {
 			return nil, err
@@ -215,6 +227,21 @@ func state(h *host) System {
 		s.Studies, s.Images = h.rep.Exposure.Studies, h.rep.Exposure.Instances
 	}
 	return s
+}
+
+// timeToFix fills a fixed system's FirstSeenExposed and TimeToFixSeconds from its history: the
+// episode of exposure that the new run ended.
+func timeToFix(ctx context.Context, st store.Reader, c *Change, newRun store.Group) error {
+	h, err := history.HostHistory(ctx, st, c.IP)
+	if err != nil {
+		return fmt.Errorf("diff: history of %s: %w", c.IP, err)
+	}
+	for _, e := range h.Episodes {
+		if !e.FixedAt.IsZero() && e.FixedAt.Equal(newRun.Started()) {
+			c.FirstSeenExposed, c.TimeToFixSeconds = e.FirstSeenExposed, e.TimeToFixSeconds
+		}
+	}
+	return nil
 }
 
 // change classifies one host seen in the old scan (oh), the new one (nh) or both.

@@ -30,7 +30,7 @@ type diffText struct {
 
 func (d *diffText) Change(c Change) error {
 	if d.n == 0 {
-		fmt.Fprintln(d.tw, "change\taddress\tlevel\tstudies\timages\twhere")
+		fmt.Fprintln(d.tw, "change\taddress\tlevel\tstudies\timages\twhere\ttime to fix")
 	}
 	d.n++
 	where := strings.TrimSpace(strings.Join([]string{c.Country, c.Region}, " "))
@@ -40,13 +40,24 @@ func (d *diffText) Change(c Change) error {
 	if where == "" {
 		where = "-"
 	}
-	_, err := fmt.Fprintf(d.tw, "%s\t%s\t%s → %s\t%s → %s\t%s → %s\t%s\n", c.Kind, c.IP, c.Old.Level, c.New.Level,
-		num(c.Old.Studies), num(c.New.Studies), num(c.Old.Images), num(c.New.Images), where)
+	_, err := fmt.Fprintf(d.tw, "%s\t%s\t%s → %s\t%s → %s\t%s → %s\t%s\t%s\n", c.Kind, c.IP, c.Old.Level, c.New.Level,
+		num(c.Old.Studies), num(c.New.Studies), num(c.Old.Images), num(c.New.Images), where, fixTime(c.TimeToFixSeconds))
 	// Flush every 256 lines: aligned in blocks, and memory stays bounded on a large diff.
 	if err == nil && d.n%256 == 0 {
 		err = d.tw.Flush()
 	}
 	return err
+}
+
+// fixTime writes a time to fix in days (hours under two days); "-" when there is none.
+func fixTime(sec int64) string {
+	switch {
+	case sec <= 0:
+		return "-"
+	case sec < 2*86400:
+		return fmt.Sprintf("%d h", sec/3600)
+	}
+	return fmt.Sprintf("%s d", num(sec/86400))
 }
 
 func (d *diffText) Summary(s *DiffSummary) error {
