@@ -32,6 +32,7 @@ var (
 		"internal/store/sqlite":     "database files, which may be corrupt or not ours",
 		"internal/geo":              "MaxMind DB files a user brings",
 		"internal/guard":            "PDUs, command sets and identifiers from any client of the guard",
+		"internal/web":              "HTTP requests from any client of serve (paths, queries, the token)",
 		"internal/guard/policy":     "policy files (YAML) a user writes",
 	}
 	fuzzMarkers = map[string]string{
@@ -58,6 +59,9 @@ var (
 		"internal/guard/syslog":    "writes to a syslog collector, reads nothing from it",
 		"internal/peertest":        "test harness: talks to the Orthanc, dcmqrscp and storescp it started itself",
 		"internal/store/postgres":  "talks to the user's own PostgreSQL through pgx (its wire parser is pgx's); reads back only what pacswatch wrote",
+		"internal/audit":           "drives dicomprobe's session steps (fuzzed there); writes JUnit XML and SARIF, reads none",
+		"internal/cli":             "flags and wiring: serve's HTTP server is internal/web's (fuzzed there), the probers' parsing theirs",
+		"internal/watch":           "sends alerts: of a webhook receiver's answer it reads only the status code, of SMTP net/smtp's replies",
 		"internal/scan":            "opens connections for the probers (Dialer: rate, descriptor budget) and reads no byte from them",
 	}
 )

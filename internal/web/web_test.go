@@ -46,7 +46,7 @@ func protectedAt(id, ip string, port uint16) probe.Result {
 // twoScans is a store of two finished scans a week apart over the same space: 127.0.x.y is in
 // IN, 127.1.x.y in TR (writeGeo). Between them 127.0.0.2 was fixed (AE check), 127.0.1.1 opened
 // and 127.1.0.1 grew.
-func twoScans(t *testing.T) (*memstore.Store, []store.Scan) {
+func twoScans(t testing.TB) (*memstore.Store, []store.Scan) {
 	t.Helper()
 	ctx := context.Background()
 	st := memstore.New()
