@@ -11,6 +11,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"os"
+	"runtime/debug"
 	"strconv"
 	"strings"
 
@@ -212,6 +213,9 @@ func probeScan(ctx context.Context, e *env, st store.Store, sc store.Scan, plan 
 	if err != nil {
 		return err
 	}
+	// The counting budget is also the runtime's soft memory limit (with room for the rest), so
+	// that the collector works harder before a hostile fleet reaches it.
+	debug.SetMemoryLimit((f.memBudget + 256) << 20)
 	if _, err := scan.RaiseFileLimit(); err != nil {
 		logger.Warn("cannot raise the descriptor limit; scanning within it", "error", err)
 	}
