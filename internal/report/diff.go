@@ -141,6 +141,10 @@ func Diff(ctx context.Context, st store.Reader, oldID, newID string, opt Options
 		return nil, err
 	}
 	oldAgg, newAgg := newAggregate(groups), newAggregate(groups)
+	// A finished run over the same target space probed every address of the old one: one it
+	// stored nothing for answered nothing (closed targets are counted, not stored) — fixed, not
+	// "not rescanned".
+	rescanned := history.SameSpace(oldRun, newRun) && !newRun.FinishedAt().IsZero()
 
 	nextOld, stopOld := iter.Pull2(hosts(ctx, st, oldRun.IDs()))
 	defer stopOld()
@@ -180,7 +184,7 @@ func Diff(ctx context.Context, st store.Reader, oldID, newID string, opt Options
 			newAgg.add(nh, p)
 			n, nerr, nok = nextNew()
 		}
-		c, changed := change(oh, nh)
+		c, changed := change(oh, nh, rescanned)
 		if !changed {
 			if oh != nil && nh != nil && oh.accessible() {
 				sum.Counts.Unchanged++
@@ -244,15 +248,16 @@ func timeToFix(ctx context.Context, st store.Reader, c *Change, newRun store.Gro
 	return nil
 }
 
-// change classifies one host seen in the old scan (oh), the new one (nh) or both.
-func change(oh, nh *host) (Change, bool) {
+// change classifies one host seen in the old scan (oh), the new one (nh) or both; rescanned says
+// the new scan probed every address of the old one.
+func change(oh, nh *host, rescanned bool) (Change, bool) {
 	c := Change{Old: state(oh), New: state(nh)}
 	wasOpen := oh != nil && oh.accessible()
 	isOpen := nh != nil && nh.accessible()
 	switch {
 	case isOpen && !wasOpen:
 		c.Kind = ChangeAppeared
-	case wasOpen && nh == nil:
+	case wasOpen && nh == nil && !rescanned:
 		c.Kind = ChangeNotRescanned
 	case wasOpen && !isOpen:
 		c.Kind = ChangeClosed
