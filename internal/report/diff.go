@@ -191,17 +191,8 @@ func Diff(ctx context.Context, st store.Reader, oldID, newID string, opt Options
 			}
 			continue
 		}
-		c.IP = ip
-		if p.hasLoc {
-			c.Country, c.Region = p.loc.Country, p.loc.Region
-		}
-		if p.hasASN {
-			c.ASN = p.asn.Number
-		}
-		if c.Kind == ChangeClosed {
-			if err := timeToFix(ctx, st, &c, newRun); err != nil {
-				return nil, err
-			}
+		if err := describe(ctx, st, &c, ip, p, newRun); err != nil {
+			return nil, err
 		}
 		sum.Counts.add(c.Kind)
 		if err := fn(c); err != nil {
@@ -231,6 +222,21 @@ func state(h *host) System {
 		s.Studies, s.Images = h.rep.Exposure.Studies, h.rep.Exposure.Instances
 	}
 	return s
+}
+
+// describe names a change's system: its address, its place, and for a fixed one its time to fix.
+func describe(ctx context.Context, st store.Reader, c *Change, ip netip.Addr, p place, newRun store.Group) error {
+	c.IP = ip
+	if p.hasLoc {
+		c.Country, c.Region = p.loc.Country, p.loc.Region
+	}
+	if p.hasASN {
+		c.ASN = p.asn.Number
+	}
+	if c.Kind != ChangeClosed {
+		return nil
+	}
+	return timeToFix(ctx, st, c, newRun)
 }
 
 // timeToFix fills a fixed system's FirstSeenExposed and TimeToFixSeconds from its history: the
