@@ -8,16 +8,6 @@ import (
 	"github.com/pacswatch/pacswatch/internal/probe"
 )
 
-// statuses returns a report's outcome per check, as one line ("called-ae=fail ..."), for
-// comparisons that show every difference at once.
-func statuses(r *Report) map[string]Status {
-	out := map[string]Status{}
-	for _, f := range r.Checks {
-		out[f.ID] = f.Status
-	}
-	return out
-}
-
 // expect builds the outcome of every check from the failed and passed ones; the rest skip.
 func expect(fail, pass string) map[string]Status {
 	out := map[string]Status{}

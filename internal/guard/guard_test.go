@@ -90,7 +90,7 @@ func TestRequestRefusals(t *testing.T) {
 	if uid.Find != 0 {
 		t.Fatalf("upstream saw a refused C-FIND")
 	}
-	st, n = find(t, a, studyQuery(dicom.NewString(dicom.StudyDate, "20200101-")))
+	st, _ = find(t, a, studyQuery(dicom.NewString(dicom.StudyDate, "20200101-")))
 	if st != dimse.Success {
 		t.Errorf("restricted C-FIND = %v, want success", st)
 	}

@@ -107,14 +107,14 @@ func prepareFile(path string) (created bool, err error) {
 	fi, err := os.Lstat(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		// O_EXCL: never through a symbolic link, even one made meanwhile.
-		f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
-		if err == nil {
+		f, cerr := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
+		if cerr == nil {
 			return true, f.Close() // an empty file: SQLite makes it a new database
 		}
-		if !errors.Is(err, fs.ErrExist) {
-			return false, fmt.Errorf("store: create %s: %w", path, cause(err))
+		if !errors.Is(cerr, fs.ErrExist) {
+			return false, fmt.Errorf("store: create %s: %w", path, cause(cerr))
 		}
-		fi, err = os.Lstat(path) // made by another process meanwhile
+		fi, err = os.Lstat(path) // made by another process meanwhile: the checks below are its
 	}
 	if err != nil {
 		return false, fmt.Errorf("store: open %s: %w", path, cause(err))
