@@ -1,10 +1,12 @@
 package store
 
 import (
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"io/fs"
 	"path"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -107,4 +109,38 @@ func Migrations(fsys fs.FS, dir string) ([]string, error) {
 		steps[i] = string(b)
 	}
 	return steps, nil
+}
+
+// EncodeTallies writes a checkpoint's tallies as the SQL backends keep them in JSON: an array of
+// [port, closed, filtered, unreachable, excluded] arrays, by port, zero tallies left out.
+func EncodeTallies(m map[uint16]Tally) string {
+	rows := make([][5]int64, 0, len(m))
+	for port, t := range m {
+		if t != (Tally{}) {
+			rows = append(rows, [5]int64{int64(port), int64(t.Closed), int64(t.Filtered), int64(t.Unreachable), int64(t.Excluded)})
+		}
+	}
+	slices.SortFunc(rows, func(a, b [5]int64) int { return cmp.Compare(a[0], b[0]) })
+	b, _ := json.Marshal(rows)
+	return string(b)
+}
+
+// DecodeTallies reads EncodeTallies' form (SQLite builds the same with json_group_array); nil
+// when it holds none. Counts are uint64 kept as their int64 bit pattern.
+func DecodeTallies(b []byte) (map[uint16]Tally, error) {
+	var rows [][5]int64
+	if err := json.Unmarshal(b, &rows); err != nil {
+		return nil, err
+	}
+	if len(rows) == 0 {
+		return nil, nil
+	}
+	m := make(map[uint16]Tally, len(rows))
+	for _, r := range rows {
+		if r[0] < 0 || r[0] > 65535 {
+			return nil, fmt.Errorf("port %d", r[0])
+		}
+		m[uint16(r[0])] = Tally{Closed: uint64(r[1]), Filtered: uint64(r[2]), Unreachable: uint64(r[3]), Excluded: uint64(r[4])}
+	}
+	return m, nil
 }

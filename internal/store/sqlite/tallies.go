@@ -3,8 +3,6 @@ package sqlite
 import (
 	"context"
 	"database/sql"
-	"encoding/json"
-	"fmt"
 
 	"github.com/pacswatch/pacswatch/internal/store"
 )
@@ -22,24 +20,8 @@ func (s *Store) talliesColumn() string {
 		FROM tallies t WHERE t.scan_seq = scans.seq)`
 }
 
-// parseTallies decodes talliesColumn; nil when there are none.
-func parseTallies(b []byte) (map[uint16]store.Tally, error) {
-	var rows [][5]int64
-	if err := json.Unmarshal(b, &rows); err != nil {
-		return nil, err
-	}
-	if len(rows) == 0 {
-		return nil, nil
-	}
-	m := make(map[uint16]store.Tally, len(rows))
-	for _, r := range rows {
-		if r[0] < 0 || r[0] > 65535 {
-			return nil, fmt.Errorf("port %d", r[0])
-		}
-		m[uint16(r[0])] = store.Tally{Closed: uint64(r[1]), Filtered: uint64(r[2]), Unreachable: uint64(r[3]), Excluded: uint64(r[4])}
-	}
-	return m, nil
-}
+// parseTallies decodes talliesColumn (store.DecodeTallies); nil when there are none.
+var parseTallies = store.DecodeTallies
 
 // writeTallies replaces scan seq's tallies with p's, in tx.
 func writeTallies(ctx context.Context, tx *sql.Tx, seq int64, p store.Progress) error {
