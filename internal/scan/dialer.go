@@ -239,12 +239,15 @@ func (d *Dialer) dial(ctx context.Context, a *attempt, network, addr string) (ne
 
 // ownLimit is the error of a dial whose wait for the scanner's own limits began at start and
 // did not end before ctx did; it marks the attempt so that the engine probes the target again.
+// A cancelled wait marks it too: net/http cancels a dial as soon as the request that wanted it
+// times out, so the probe's timeout was our wait's doing. When it is the scan that stopped,
+// the engine sees its own context done and probes nothing again.
 func (d *Dialer) ownLimit(ctx context.Context, a *attempt, start time.Time, what string) error {
-	if errors.Is(ctx.Err(), context.Canceled) {
-		return ctx.Err()
-	}
 	if a != nil {
 		a.ownLimit.Store(true)
+	}
+	if errors.Is(ctx.Err(), context.Canceled) {
+		return ctx.Err()
 	}
 	return fmt.Errorf("%w: waited %v for %s", ErrOwnLimit, time.Since(start).Round(time.Millisecond), what)
 }

@@ -346,6 +346,41 @@ func TestRaiseFileLimit(t *testing.T) {
 
 // TestRunRetriesOwnLimitWeb: the web probe's connections, which net/http opens, are tied to
 // their probe too: a dial that waited out its deadline for a slot makes Run probe again.
+// TestRunRetriesCancelledWait: a prober that cancels a dial still waiting for the scanner's own
+// limits (as net/http does when the request that wanted it times out) and reports a timeout gets
+// the target probed again, not recorded filtered.
+func TestRunRetriesCancelledWait(t *testing.T) {
+	ln := listen(t)
+	d := scan.NewDialer(scan.DialerConfig{MaxSockets: 1})
+	held, err := d.DialContext(context.Background(), "tcp", ln.addr()) // the only slot, for 300 ms
+	if err != nil {
+		t.Fatal(err)
+	}
+	time.AfterFunc(300*time.Millisecond, func() { held.Close() })
+	p := proberFunc(func(ctx context.Context, tg targets.Target) probe.Result {
+		dctx, cancel := context.WithCancel(ctx)
+		time.AfterFunc(50*time.Millisecond, cancel) // the request gave up: no deadline, a cancel
+		c, err := d.DialContext(dctx, "tcp", ln.addr())
+		cancel()
+		r := probe.Result{Time: when, Status: probe.StatusFiltered, Error: "i/o timeout"}
+		if err == nil {
+			c.Close()
+			r.Status, r.Error = probe.StatusOpen, ""
+		}
+		return r
+	})
+	st := openStore(t)
+	sp := newSpace(t, "127.0.24.1", "104")
+	sc := createScan(t, st, sp.Len())
+	stats, err := scan.Run(context.Background(), st, sc, sp.Order(7, 0, 1), p, scan.Config{Dialer: d})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if stats.Retried == 0 || stats.Open != 1 || stats.Filtered != 0 {
+		t.Errorf("stats %+v: want the target open after retries", stats)
+	}
+}
+
 func TestRunRetriesOwnLimitWeb(t *testing.T) {
 	ln := listen(t) // accepts and closes: open, not HTTP
 	d := scan.NewDialer(scan.DialerConfig{MaxSockets: 1})
