@@ -50,6 +50,7 @@ type scanFlags struct {
 	quiet       bool
 	verbose     int
 	logFormat   string
+	errorsExit  int // exit status when some targets ended in error
 	scale       scaleFlags
 }
 
@@ -155,6 +156,7 @@ func newScanCmd(e *env) *cobra.Command {
 	fl.BoolVarP(&f.quiet, "quiet", "q", false, "no progress display")
 	fl.CountVarP(&f.verbose, "verbose", "v", "log each host's steps (-v), and more (-vv)")
 	fl.StringVar(&f.logFormat, "log-format", "text", "log format: text or json")
+	fl.IntVar(&f.errorsExit, "errors-exit-code", ExitPartial, "exit status of a scan that finished with errors on some targets: 1, or 0 for schedulers that take 1 for a failure (a Kubernetes Job)")
 	addScaleFlags(fl, &f.scale)
 	return cmd
 }

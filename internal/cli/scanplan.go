@@ -187,6 +187,9 @@ func (f *scanFlags) checkProbeFlags(p *scanPlan) error {
 	if f.logFormat != "text" && f.logFormat != "json" {
 		return fmt.Errorf("--log-format: %q is not text or json", f.logFormat)
 	}
+	if f.errorsExit != ExitOK && f.errorsExit != ExitPartial {
+		return fmt.Errorf("--errors-exit-code: %d is not 0 or 1 (2 and 130 mean could not run and interrupted)", f.errorsExit)
+	}
 	return nil
 }
 
@@ -233,6 +236,7 @@ func (p *scanPlan) checkSize(f *scanFlags) error {
 var resumeMayChange = map[string]bool{
 	"db": true, "output": true, "quiet": true, "verbose": true, "log-format": true, "yes": true,
 	"rate": true, "concurrency": true, "memory-budget": true, "exclude": true, "exclude-file": true, "resume": true,
+	"errors-exit-code": true,
 }
 
 // notStored lists flags never kept with a scan: --yes is asked for again on every --resume, and

@@ -372,7 +372,7 @@ func summarize(ctx context.Context, e *env, st store.Store, sc store.Scan, f *sc
 			}
 		}
 	}
-	if sum.Errors > 0 {
+	if sum.Errors > 0 && f.errorsExit != ExitOK {
 		return errPartial
 	}
 	return nil
