@@ -28,7 +28,10 @@ import (
 	"github.com/pacswatch/pacswatch/internal/guard/policy"
 )
 
-var cpuProfile string
+var (
+	cpuProfile string
+	maxPDU     uint32 // the client's maximum PDU length, which the SCP's data PDUs fill
+)
 
 const benchPolicy = `
 peers:
@@ -45,9 +48,11 @@ func main() {
 	echoes := flag.Int("echoes", 2000, "C-ECHOs timed on one association, each way")
 	assocs := flag.Int("assocs", 300, "associations timed (associate, release), each way")
 	prof := flag.String("cpuprofile", "", "write a CPU profile of the C-GET through the guard to `FILE`")
+	pduKB := flag.Int("pdu-kb", 16, "maximum PDU length the client announces, KiB: the SCP's data PDUs are that large")
 	runs := flag.Int("runs", 5, "C-GETs each way, alternating; the first pair is the one run reported, the others show the noise")
 	flag.Parse()
 	cpuProfile = *prof
+	maxPDU = uint32(max(1, *pduKB)) << 10
 	if err := run(*mb, *instKB, *echoes, *assocs, max(1, *runs)); err != nil {
 		fmt.Fprintln(os.Stderr, "guardbench:", err)
 		os.Exit(1)
@@ -154,7 +159,7 @@ func quantile(d []time.Duration, q float64) time.Duration {
 
 func dial(ctx context.Context, addr string) (*ul.Assoc, error) {
 	contexts, roles := dimse.ProposeGet()
-	return ul.Dial(ctx, addr, ul.Config{CalledAE: "BENCHSCP", CallingAE: "BENCH", Contexts: contexts, Roles: roles})
+	return ul.Dial(ctx, addr, ul.Config{CalledAE: "BENCHSCP", CallingAE: "BENCH", Contexts: contexts, Roles: roles, MaxPDU: maxPDU})
 }
 
 func echoTimes(ctx context.Context, addr string, n int) ([]time.Duration, error) {
