@@ -31,6 +31,7 @@ import (
 var (
 	cpuProfile string
 	maxPDU     uint32 // the client's maximum PDU length, which the SCP's data PDUs fill
+	spliceData bool
 )
 
 const benchPolicy = `
@@ -49,9 +50,11 @@ func main() {
 	assocs := flag.Int("assocs", 300, "associations timed (associate, release), each way")
 	prof := flag.String("cpuprofile", "", "write a CPU profile of the C-GET through the guard to `FILE`")
 	pduKB := flag.Int("pdu-kb", 16, "maximum PDU length the client announces, KiB: the SCP's data PDUs are that large")
+	splice := flag.Bool("splice", false, "the guard forwards data sets unread (guard.Config.Splice)")
 	runs := flag.Int("runs", 5, "C-GETs each way, alternating; the first pair is the one run reported, the others show the noise")
 	flag.Parse()
 	cpuProfile = *prof
+	spliceData = *splice
 	maxPDU = uint32(max(1, *pduKB)) << 10
 	if err := run(*mb, *instKB, *echoes, *assocs, max(1, *runs)); err != nil {
 		fmt.Fprintln(os.Stderr, "guardbench:", err)
@@ -76,7 +79,7 @@ func run(mb, instKB, echoes, assocs, runs int) error {
 	}
 	defer os.Remove(audit.Name())
 	defer audit.Close()
-	g, err := guard.New(guard.Config{Upstream: srv, Audit: audit}, pol)
+	g, err := guard.New(guard.Config{Upstream: srv, Audit: audit, Splice: spliceData}, pol)
 	if err != nil {
 		return err
 	}

@@ -333,8 +333,10 @@ func (s *session) run() {
 	s.creq.init()
 	s.cup.init()
 	s.cr.flush, s.ur.flush = s.uw.flush, s.cw.flush
-	s.cr.d = newDirect(s.client, &s.uw, s.clientDirect, s.keepReading(&s.cr, &s.lastU))
-	s.ur.d = newDirect(s.up, &s.cw, s.upstreamDirect, s.keepReading(&s.ur, &s.lastC))
+	if s.g.cfg.Splice {
+		s.cr.d = newDirect(s.client, &s.uw, s.clientDirect, s.keepReading(&s.cr, &s.lastU))
+		s.ur.d = newDirect(s.up, &s.cw, s.upstreamDirect, s.keepReading(&s.ur, &s.lastC))
+	}
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
