@@ -206,3 +206,61 @@ func runSpliceConversation(t *testing.T, splice bool) Record {
 	}
 	return end
 }
+
+// TestSpliceCutShort: a client that stops in the middle of a data PDU the guard forwards unread
+// leaves the upstream with what it sent and the end of the stream, not an A-ABORT inside the PDU.
+func TestSpliceCutShort(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	g := startGuard(t, l.Addr().String(), splicePolicy, func(c *Config) { c.Splice = true })
+	ct := dimse.StorageClasses[0]
+	rq := (&ul.AAssociateRQ{ProtocolVersion: 1, CalledAE: "ARCHIVE", CallingAE: "MOVER", ApplicationContext: ul.ApplicationContext,
+		PresentationContexts: []ul.PresentationContextRQ{{ID: 1, AbstractSyntax: ct, TransferSyntaxes: []string{dicom.ExplicitVRLittleEndian}}},
+		UserInfo:             ul.UserInfo{MaxLength: 16384, ImplementationClassUID: "1.2.3.4"}}).Append(nil)
+	ac := (&ul.AAssociateAC{ProtocolVersion: 1, CalledAE: "ARCHIVE", CallingAE: "MOVER", ApplicationContext: ul.ApplicationContext,
+		PresentationContexts: []ul.PresentationContextAC{{ID: 1, Result: ul.PCAcceptance, TransferSyntax: dicom.ExplicitVRLittleEndian}},
+		UserInfo:             ul.UserInfo{MaxLength: 16384, ImplementationClassUID: "5.6.7.8"}}).Append(nil)
+	store := pdata(1, true, true, dimse.Command{Field: dimse.CStoreRQ, MessageID: 1, AffectedSOPClassUID: ct, AffectedSOPInstanceUID: "2.25.1", HasDataset: true}.Encode())
+	data := pdata(1, false, true, randomBytes(3, 20000))
+
+	got := make(chan []byte, 1)
+	go func() {
+		c, err := l.Accept()
+		if err != nil {
+			got <- nil
+			return
+		}
+		defer c.Close()
+		c.SetDeadline(time.Now().Add(10 * time.Second))
+		b := make([]byte, len(rq))
+		io.ReadFull(c, b)
+		c.Write(ac)
+		rest, _ := io.ReadAll(c)
+		got <- rest
+	}()
+	c, err := net.Dial("tcp", g.Addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	c.Write(rq)
+	if _, err := io.ReadFull(c, make([]byte, len(ac))); err != nil {
+		t.Fatal(err)
+	}
+	sent := append(append([]byte{}, store...), data[:10000]...)
+	c.Write(sent[:len(store)+100])
+	time.Sleep(20 * time.Millisecond) // the guard is splicing the data PDU
+	c.Write(sent[len(store)+100:])
+	time.Sleep(20 * time.Millisecond)
+	c.Close()
+	if in := <-got; !bytes.Equal(in, sent) {
+		t.Errorf("the upstream received %d bytes, want the client's %d and the end of the stream: % x", len(in), len(sent), in[min(len(in), len(sent)):])
+	}
+	end := g.Audit.wait(t, func(r Record) bool { return r.Event == EventAssociationEnd })
+	if end.End != endClientClosed {
+		t.Errorf("association end %q, want %q", end.End, endClientClosed)
+	}
+}
