@@ -93,7 +93,8 @@ func run(mb, instKB, echoes, assocs, runs int) error {
 
 	var b strings.Builder
 	fmt.Fprintf(&b, "### pacswatch guard: added latency and throughput\n\n")
-	fmt.Fprintf(&b, "`go run ./bench/guardbench -mb %d -instance-kb %d` (bench/guard.sh): one process on loopback holds an SCP, the guard in front of it (JSON Lines audit to a file) and the client; maximum PDU 16 KiB both ways, as dcmtk and Orthanc use.\n\n", mb, instKB)
+	fmt.Fprintf(&b, "`%s` (bench/guard.sh): one process on loopback holds an SCP, the guard in front of it (JSON Lines audit to a file) and the client; maximum PDU %d KiB both ways (16 KiB: as dcmtk and Orthanc use); the guard %s.\n\n",
+		"go run ./bench/guardbench "+strings.Join(os.Args[1:], " "), maxPDU>>10, map[bool]string{false: "reads every PDU", true: "forwards data sets unread (splice)"}[spliceData])
 	b.WriteString("| measure | direct | through the guard | added |\n| --- | --- | --- | --- |\n")
 	for _, m := range []struct {
 		name string
