@@ -2,6 +2,7 @@ package guard
 
 import (
 	"bytes"
+	"crypto/tls"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -262,5 +263,45 @@ func TestSpliceCutShort(t *testing.T) {
 	end := g.Audit.wait(t, func(r Record) bool { return r.Event == EventAssociationEnd })
 	if end.End != endClientClosed {
 		t.Errorf("association end %q, want %q", end.End, endClientClosed)
+	}
+}
+
+// TestNewDirectPlainTCPOnly: data go unread only between two plain TCP connections; TLS (or any
+// other net.Conn) keeps the reading path.
+func TestNewDirectPlainTCPOnly(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	a, err := net.Dial("tcp", l.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	b, err := l.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	p, q := net.Pipe()
+	defer p.Close()
+	defer q.Close()
+	tc := tls.Client(a, &tls.Config{InsecureSkipVerify: true})
+	admit := func(ul.PDV, int) (bool, error) { return true, nil }
+	for _, tt := range []struct {
+		name     string
+		src, dst net.Conn
+		want     bool
+	}{
+		{"tcp to tcp", a, b, true},
+		{"tls to tcp", tc, b, false},
+		{"tcp to tls", b, tc, false},
+		{"pipe to tcp", p, b, false},
+	} {
+		d := newDirect(tt.src, &syncWriter{conn: tt.dst}, admit, func() bool { return false })
+		if got := d != nil; got != tt.want {
+			t.Errorf("%s: direct = %v, want %v", tt.name, got, tt.want)
+		}
 	}
 }
