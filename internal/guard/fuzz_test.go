@@ -76,7 +76,8 @@ func pdata(ctxID byte, command, last bool, data []byte) []byte {
 func FuzzClientStream(f *testing.F) {
 	up := dicomtest.Start(f, dicomtest.Config{AETitle: "ARCHIVE", Tree: dicomtest.NewTree(1, 3)})
 	g := startGuard(f, up.Addr(), fuzzPolicy, func(c *Config) { c.IdleTimeout = 2 * time.Second })
-	contexts := dimse.ProposeQR()
+	gs := startGuard(f, up.Addr(), fuzzPolicy, func(c *Config) { c.IdleTimeout, c.Splice = 2*time.Second, true })
+	contexts := append(dimse.ProposeQR(), ul.ContextProposal{AbstractSyntax: dimse.StorageClasses[0], TransferSyntaxes: []string{dicom.ExplicitVRLittleEndian}})
 	rq := (&ul.AAssociateRQ{ProtocolVersion: 1, CalledAE: "ARCHIVE", CallingAE: "READER", ApplicationContext: ul.ApplicationContext,
 		UserInfo: ul.UserInfo{MaxLength: 16384, ImplementationClassUID: ul.ImplementationClassUID}})
 	for i, c := range contexts {
@@ -97,23 +98,37 @@ func FuzzClientStream(f *testing.F) {
 	f.Add(pdata(1, false, true, []byte{1, 2}))
 	f.Add([]byte{0x04, 0, 0xff, 0xff, 0xff, 0xff})
 	f.Add([]byte{0x09, 0, 0, 0, 0, 0})
+	storeCtx := byte(2*len(contexts) - 1)
+	store := dimse.Command{Field: dimse.CStoreRQ, MessageID: 3, AffectedSOPClassUID: dimse.StorageClasses[0], AffectedSOPInstanceUID: "2.25.1", HasDataset: true}.Encode()
+	big := make([]byte, 3*spliceMin)
+	f.Add(append(pdata(storeCtx, true, true, store), pdata(storeCtx, false, true, big)...))
+	f.Add(append(append(pdata(storeCtx, true, true, store), pdata(storeCtx, false, false, big)...), pdata(storeCtx, true, true, echo)...))
+	f.Add(append(pdata(storeCtx, true, true, store), pdata(storeCtx, false, true, big)[:spliceMin]...))
+	f.Add(append(pdata(1, true, true, echo), pdata(1, false, true, big)...))
 	f.Fuzz(func(t *testing.T, stream []byte) {
-		c, err := net.Dial("tcp", g.Addr)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer c.Close()
-		c.SetDeadline(time.Now().Add(10 * time.Second))
-		if _, err := c.Write(rqBytes); err != nil {
-			t.Fatal(err)
-		}
-		if p, err := ul.ReadPDU(c, 1<<20); err != nil || p.Type() != ul.TypeAAssociateAC {
-			t.Fatalf("association: %v %v", p, err)
-		}
-		c.Write(stream)
-		c.(*net.TCPConn).CloseWrite()
-		if _, err := io.Copy(io.Discard, c); errors.Is(err, os.ErrDeadlineExceeded) {
-			t.Fatalf("the guard kept the connection open after the client stopped: %v", err)
-		}
+		clientStream(t, g.Addr, rqBytes, stream)
+		clientStream(t, gs.Addr, rqBytes, stream) // data forwarded unread
 	})
+}
+
+// clientStream associates with the guard at addr, sends stream and closes its side: the guard
+// must end the connection.
+func clientStream(t *testing.T, addr string, rqBytes, stream []byte) {
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	if _, err := c.Write(rqBytes); err != nil {
+		t.Fatal(err)
+	}
+	if p, err := ul.ReadPDU(c, 1<<20); err != nil || p.Type() != ul.TypeAAssociateAC {
+		t.Fatalf("association: %v %v", p, err)
+	}
+	c.Write(stream)
+	c.(*net.TCPConn).CloseWrite()
+	if _, err := io.Copy(io.Discard, c); errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("the guard kept the connection open after the client stopped: %v", err)
+	}
 }

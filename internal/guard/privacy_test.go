@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/xml"
+	"fmt"
 	"io"
 	"net"
 	"strconv"
@@ -75,7 +76,14 @@ func (c *collector) messages(t *testing.T) []string {
 // returned unasked by a chatty archive), in a query the client sends, in instances a C-GET
 // brings back and in refused requests; none of their values is in the JSON Lines audit log or
 // in the DICOM audit messages sent over syslog.
+// It runs with the guard reading every PDU and with Splice.
 func TestAuditPrivacy(t *testing.T) {
+	for _, splice := range []bool{false, true} {
+		t.Run(fmt.Sprintf("splice=%v", splice), func(t *testing.T) { auditPrivacy(t, splice) })
+	}
+}
+
+func auditPrivacy(t *testing.T, splice bool) {
 	tree := dicomtest.NewTree(11, 12)
 	up := dicomtest.Start(t, dicomtest.Config{AETitle: "ARCHIVE", Tree: tree, Chatty: true, ComputedCounts: true})
 	col := startCollector(t)
@@ -83,7 +91,9 @@ func TestAuditPrivacy(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	g := startGuard(t, up.Addr(), basePolicy, func(c *Config) { c.Events = SyslogEvents(w, "guard-test", up.Addr()) })
+	g := startGuard(t, up.Addr(), basePolicy, func(c *Config) {
+		c.Events, c.Splice = SyslogEvents(w, "guard-test", up.Addr()), splice
+	})
 	ctx := context.Background()
 	secrets := []string{"FAKE^SEARCHED", "FAKEPID-SEARCHED"}
 	for _, st := range tree.Studies {

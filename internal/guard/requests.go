@@ -196,7 +196,7 @@ func (s *session) clientData(raw []byte) error {
 	}
 	e.i = len(e.pdvs) - 1
 	e.seal()
-	s.account(raw, cs.req)
+	s.account(len(raw), cs.req)
 	return e.finish()
 }
 
@@ -241,16 +241,48 @@ func (s *session) clientFragment(e *emitter, v ul.PDV) error {
 	return nil
 }
 
-// account adds a PDU's bytes to the request it belongs to: the one being decided, or the one
+// clientDirect is clientData for a P-DATA-TF of size bytes that holds only v, a data PDV, when its
+// data may go to the upstream unread (direct): a fragment of a data set the guard forwards as it
+// comes. It reports false, having changed nothing, for any other.
+func (s *session) clientDirect(v ul.PDV, size int) (bool, error) {
+	cs := &s.creq
+	if !s.ctxs[v.ContextID].ok || cs.data != dataForward {
+		return false, nil
+	}
+	if _, _, err := cs.re.Add(v); err != nil {
+		return false, fmt.Errorf("%w: %w", errClientProtocol, err)
+	}
+	if v.Last {
+		cs.data, cs.req = dataNone, nil
+	}
+	s.account(size, cs.req)
+	return true, nil
+}
+
+// upstreamDirect is upstreamData for a P-DATA-TF of size bytes that holds only v, a data PDV:
+// the upstream's data sets all go to the client as they came, unread.
+func (s *session) upstreamDirect(v ul.PDV, size int) (bool, error) {
+	if _, _, err := s.cup.re.Add(v); err != nil {
+		return false, fmt.Errorf("%w: %w", errUpstreamProtocol, err)
+	}
+	s.mu.Lock()
+	if s.cur != nil {
+		s.cur.bytesOut.Add(int64(size))
+	}
+	s.mu.Unlock()
+	return true, nil
+}
+
+// account adds a PDU's size to the request it belongs to: the one being decided, or the one
 // under way.
-func (s *session) account(raw []byte, r *request) {
+func (s *session) account(size int, r *request) {
 	if r == nil {
 		s.mu.Lock()
 		r = s.cur
 		s.mu.Unlock()
 	}
 	if r != nil {
-		r.bytesIn.Add(int64(len(raw)))
+		r.bytesIn.Add(int64(size))
 	}
 }
 

@@ -333,6 +333,10 @@ func (s *session) run() {
 	s.creq.init()
 	s.cup.init()
 	s.cr.flush, s.ur.flush = s.uw.flush, s.cw.flush
+	if s.g.cfg.Splice {
+		s.cr.d = newDirect(s.client, &s.uw, s.clientDirect, s.keepReading(&s.cr, &s.lastU))
+		s.ur.d = newDirect(s.up, &s.cw, s.upstreamDirect, s.keepReading(&s.ur, &s.lastC))
+	}
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
@@ -387,6 +391,9 @@ func (s *session) pump(r *pduReader, other *atomic.Int64, handle func(ul.Type, [
 			fail(err)
 			return
 		}
+		if t == forwarded {
+			continue
+		}
 		more, err := handle(t, raw)
 		if err != nil {
 			fail(err)
@@ -401,6 +408,25 @@ func (s *session) pump(r *pduReader, other *atomic.Int64, handle func(ul.Type, [
 // heard reports whether the unix nanoseconds in last are within d of now.
 func heard(last *atomic.Int64, d time.Duration) bool {
 	return time.Since(time.Unix(0, last.Load())) < d
+}
+
+// keepReading is what a PDV forwarded unread does when its read times out: it waits on, with the
+// read deadline moved, while either side was heard from within the idle timeout and the end is
+// not known, as pump does between PDUs.
+func (s *session) keepReading(r *pduReader, other *atomic.Int64) func() bool {
+	return func() bool {
+		idle := s.g.cfg.IdleTimeout
+		if !heard(r.last, idle) && !heard(other, idle) {
+			return false
+		}
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		if s.end != "" {
+			return false
+		}
+		r.conn.SetReadDeadline(time.Now().Add(idle))
+		return true
+	}
 }
 
 // stopReading makes the client's pump stop once the end is known: a read deadline in the past,

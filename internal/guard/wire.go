@@ -32,6 +32,8 @@ type pduReader struct {
 	max   uint32       // cap on a PDU's length field
 	flush func() error // sends what aliases buf; called before every read
 	last  *atomic.Int64
+	d     *direct // nil: every PDU is read whole
+	bulk  bool    // the last P-DATA-TF was large: read headers alone, so that data can go unread
 
 	buf      []byte // len == cap; buf[off:end] is read and not yet returned
 	off, end int
@@ -39,6 +41,7 @@ type pduReader struct {
 
 // next returns the next PDU's type and bytes, header included. An unknown type is
 // ul.ErrUnknownPDUType and a length over the cap ul.ErrPDUTooLarge, both before the body is read.
+// A P-DATA-TF whose data went to the other side unread (see direct) is type forwarded, no bytes.
 func (r *pduReader) next() (ul.Type, []byte, error) {
 	for r.end-r.off < ul.HeaderLen {
 		if err := r.fill(ul.HeaderLen); err != nil {
@@ -55,6 +58,11 @@ func (r *pduReader) next() (ul.Type, []byte, error) {
 		return 0, nil, fmt.Errorf("%w: %s of %d bytes, cap %d", ul.ErrPDUTooLarge, t, n, r.max)
 	}
 	total := ul.HeaderLen + int(n)
+	if r.d != nil && t == ul.TypePDataTF {
+		if ok, err := r.tryDirect(total); ok || err != nil {
+			return forwarded, nil, err
+		}
+	}
 	for r.end-r.off < total {
 		if err := r.fill(total); err != nil {
 			return 0, nil, err
@@ -89,7 +97,11 @@ func (r *pduReader) fill(total int) error {
 		r.buf = slices.Grow(r.buf[:r.end], want-r.end)
 		r.buf = r.buf[:cap(r.buf)]
 	}
-	k, err := r.conn.Read(r.buf[r.end:])
+	limit := len(r.buf)
+	if r.d != nil && r.bulk && total <= pduHead {
+		limit = min(limit, r.off+pduHead) // the headers alone: the data may go unread
+	}
+	k, err := r.conn.Read(r.buf[r.end:limit])
 	r.end += k
 	return err
 }
@@ -105,6 +117,7 @@ type syncWriter struct {
 	conn     net.Conn
 	timeout  time.Duration
 	bytes    *atomic.Int64 // bytes written, for metrics and audit
+	broken   bool          // a forwarded PDU was cut short: write nothing more (errBroken)
 }
 
 // queue adds a forwarded PDU to what goes out at the next flush; b must stay valid until then.
@@ -125,20 +138,33 @@ func (w *syncWriter) flushLocked() error {
 	if len(w.pending) == 0 {
 		return nil
 	}
-	// Each write has at least half the timeout before its deadline, which is moved only when
-	// less is left, not at every PDU.
-	if now := time.Now(); w.deadline.Sub(now) < w.timeout/2 {
-		w.deadline = now.Add(w.timeout)
-		w.conn.SetWriteDeadline(w.deadline)
+	if w.broken {
+		clear(w.pending)
+		w.pending = w.pending[:0]
+		return errBroken
 	}
+	w.extendLocked()
 	bufs := w.pending
 	n, err := bufs.WriteTo(w.conn) // consumes bufs, not w.pending's array
 	clear(w.pending)
 	w.pending = w.pending[:0]
+	w.count(n)
+	return err
+}
+
+// extendLocked gives the next write at least half the timeout before its deadline, which is
+// moved only when less is left, not at every PDU.
+func (w *syncWriter) extendLocked() {
+	if now := time.Now(); w.deadline.Sub(now) < w.timeout/2 {
+		w.deadline = now.Add(w.timeout)
+		w.conn.SetWriteDeadline(w.deadline)
+	}
+}
+
+func (w *syncWriter) count(n int64) {
 	if w.bytes != nil {
 		w.bytes.Add(n)
 	}
-	return err
 }
 
 // write writes what is queued, then b, at once.
