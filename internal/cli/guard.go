@@ -34,6 +34,7 @@ type guardFlags struct {
 	auditSourceID             string
 	metrics                   string
 	idleTimeout, assocTimeout time.Duration
+	splice                    bool // hidden: data sets forwarded unread (guard.Config.Splice), for measurement
 }
 
 const guardExamples = `  # Check a policy file
@@ -114,6 +115,8 @@ The policy (YAML) denies everything it does not list:
 	fl.StringVar(&f.metrics, "metrics", "", "serve Prometheus metrics on `ADDR` at /metrics")
 	fl.DurationVar(&f.idleTimeout, "idle-timeout", guard.DefaultIdleTimeout, "end an association on which nothing was sent for this long")
 	fl.DurationVar(&f.assocTimeout, "assoc-timeout", guard.DefaultAssocTimeout, "bound on a client's association request and the upstream's answer")
+	fl.BoolVar(&f.splice, "splice", false, "forward data sets unread with splice(2) between plain TCP connections (measurement: slower on loopback)")
+	_ = fl.MarkHidden("splice")
 	return cmd
 }
 
@@ -169,7 +172,7 @@ func runGuard(ctx context.Context, e *env, f *guardFlags) error {
 		return err
 	}
 	logger := slog.New(slog.NewTextHandler(e.stderr, nil))
-	cfg := guard.Config{Upstream: f.upstream, Logger: logger, IdleTimeout: f.idleTimeout, AssocTimeout: f.assocTimeout}
+	cfg := guard.Config{Upstream: f.upstream, Logger: logger, IdleTimeout: f.idleTimeout, AssocTimeout: f.assocTimeout, Splice: f.splice}
 	if f.upstreamTLS {
 		files := guard.TLSFiles{Cert: f.upstreamCert, Key: f.upstreamKey, CA: f.upstreamCA, ServerName: f.upstreamName}
 		if cfg.UpstreamTLS, err = guard.ClientTLS(files, f.upstream); err != nil {
