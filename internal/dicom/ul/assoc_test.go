@@ -572,6 +572,32 @@ func TestFragmentation(t *testing.T) {
 	}
 }
 
+// TestSendOneWrite checks that a command and a data set that each fit one PDV go out in one write
+// (a server streaming C-FIND responses makes one system call per response, not two), byte for
+// byte the two P-DATA-TFs TestFragmentation checks.
+func TestSendOneWrite(t *testing.T) {
+	cmd, data := message(10, 3), message(20, 5)
+	want := cat(pdata(3, cmdLast, cmd), pdata(3, dataLast, data))
+	conn := script(t, func(conn net.Conn) {
+		readRaw(conn)
+		conn.Write(threeAC(0))
+		buf := make([]byte, 2*len(want))
+		n, err := conn.Read(buf) // a net.Pipe read returns at most one write
+		if err != nil || !bytes.Equal(buf[:n], want) {
+			t.Errorf("first read: %x (%v), want %x in one write", buf[:n], err, want)
+		}
+	})
+	ctx := testCtx(t, 5*time.Second)
+	a, err := ul.NewClient(ctx, conn, threeConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	if err := a.Send(ctx, 3, cmd, data); err != nil {
+		t.Errorf("Send: %v", err)
+	}
+}
+
 func TestSendTinyPeerMax(t *testing.T) {
 	conn := newMemConn(threeAC(6))
 	ctx := testCtx(t, 5*time.Second)
