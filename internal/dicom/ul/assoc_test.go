@@ -986,3 +986,37 @@ func TestDialLoopback(t *testing.T) {
 		t.Errorf("server: %v", err)
 	}
 }
+
+// TestReadAllocations holds what reading a command and its data set allocates: reads under one
+// context register with it once, not once a read (a channel, an AfterFunc and two closures each,
+// before), and small P-DATA-TFs are read into a buffer and a PDV queue the Assoc reuses (a body,
+// a PDataTF and its PDV slice each, before): 20 allocations then, 4 now (the reassembled command,
+// the DataReader and what their interfaces cost).
+func TestReadAllocations(t *testing.T) {
+	const n = 200
+	var stream []byte
+	for range n + 10 {
+		stream = append(stream, cat(pdata(3, cmdLast, []byte("CMD1")), pdata(3, dataLast, []byte("DATA")))...)
+	}
+	ctx := testCtx(t, 5*time.Second)
+	a, err := ul.NewClient(ctx, newMemConn(cat(threeAC(0), stream)), threeConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	buf := make([]byte, 16)
+	read := func() {
+		if _, _, err := a.ReadCommand(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := io.ReadFull(a.DataReader(ctx), buf[:4]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	read() // the first read registers
+	got := testing.AllocsPerRun(n, read)
+	t.Logf("%.1f allocations per command and data set read", got)
+	if got > 4 {
+		t.Errorf("%.1f allocations per command and data set read, want at most 4", got)
+	}
+}
