@@ -273,20 +273,23 @@ type match struct {
 }
 
 // find calls yield for each record that matches q at its level, in tree
-// order, until yield returns false. counts says whether patient records need
+// order, until yield returns false. The match and what it points to are
+// valid during the call only. counts says whether patient records need
 // their number of studies (a first pass over the tree).
 func (q *query) find(t *Tree, counts bool, yield func(*match) bool) {
 	if q.level == levelPatient {
 		q.findPatients(t, counts, yield)
 		return
 	}
+	var st Study // one study and one match for the whole walk: a record costs no allocation
+	m := new(match)
 	for i := range q.candidates(t) {
-		st := t.Study(i)
+		st = t.Study(i)
 		if !q.matchStudy(&st) {
 			continue
 		}
 		if q.level == levelStudy {
-			if !yield(&match{st: &st}) {
+			if *m = (match{st: &st}); !yield(m) {
 				return
 			}
 			continue
@@ -297,14 +300,17 @@ func (q *query) find(t *Tree, counts bool, yield func(*match) bool) {
 				continue
 			}
 			if q.level == levelSeries {
-				if !yield(&match{st: &st, se: se}) {
+				if *m = (match{st: &st, se: se}); !yield(m) {
 					return
 				}
 				continue
 			}
 			for j := range se.Instances {
 				in := &se.Instances[j]
-				if q.matchImage(in) && !yield(&match{st: &st, se: se, in: in}) {
+				if !q.matchImage(in) {
+					continue
+				}
+				if *m = (match{st: &st, se: se, in: in}); !yield(m) {
 					return
 				}
 			}
