@@ -61,7 +61,8 @@ func Decode(b []byte, opt DecodeOptions) (Dataset, error) {
 	maxElements := orDefault(opt.MaxElements, DefaultMaxElements)
 	d := decoder{b: b, maxDepth: orDefault(opt.MaxDepth, DefaultMaxDepth)}
 
-	var kept []Element // values alias b until copied out below
+	var stack [16]Element // an identifier's worth, copied out below at its exact size
+	kept := stack[:0]     // values alias b until copied out below
 	off := 0
 	for n := 0; off < len(b); n++ {
 		if n == maxElements {
@@ -86,9 +87,6 @@ func Decode(b []byte, opt DecodeOptions) (Dataset, error) {
 			keep = keep && h.vr != VROB
 		}
 		if keep {
-			if kept == nil {
-				kept = make([]Element, 0, 16) // an identifier's worth
-			}
 			kept = append(kept, Element{Tag: h.tag, VR: h.vr, Value: b[h.value:end]})
 		}
 	}
@@ -98,17 +96,21 @@ func Decode(b []byte, opt DecodeOptions) (Dataset, error) {
 	}
 	kept = dedupe(kept)
 
+	if len(kept) == 0 {
+		return Dataset{}, nil
+	}
 	size := 0
 	for _, e := range kept {
 		size += len(e.Value)
 	}
 	buf := make([]byte, 0, size)
+	elems := make([]Element, len(kept))
 	for i, e := range kept {
 		start := len(buf)
 		buf = append(buf, e.Value...)
-		kept[i].Value = buf[start:len(buf):len(buf)]
+		elems[i] = Element{Tag: e.Tag, VR: e.VR, Value: buf[start:len(buf):len(buf)]}
 	}
-	return Dataset{elems: kept}, nil
+	return Dataset{elems: elems}, nil
 }
 
 func orDefault(v, def int) int {

@@ -472,10 +472,12 @@ func (c *assoc) find(ctxID byte, pc ul.Context, cmd dimse.Command) error {
 // endless yields synthetic matches until yield returns false.
 func endless(yield func(*match) bool) {
 	g := newGenerator(0, 1<<40)
+	var st Study // one study and one match for all: yield keeps neither
+	m := new(match)
 	for i := 0; ; i++ {
-		st := g.study(i)
-		m := match{st: &st, se: &st.Series[0], in: &st.Series[0].Instances[0], patientStudies: 1}
-		if !yield(&m) {
+		st = g.study(i)
+		*m = match{st: &st, se: &st.Series[0], in: &st.Series[0].Instances[0], patientStudies: 1}
+		if !yield(m) {
 			return
 		}
 	}

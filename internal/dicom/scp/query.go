@@ -4,6 +4,8 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"iter"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -271,20 +273,23 @@ type match struct {
 }
 
 // find calls yield for each record that matches q at its level, in tree
-// order, until yield returns false. counts says whether patient records need
+// order, until yield returns false. The match and what it points to are
+// valid during the call only. counts says whether patient records need
 // their number of studies (a first pass over the tree).
 func (q *query) find(t *Tree, counts bool, yield func(*match) bool) {
 	if q.level == levelPatient {
 		q.findPatients(t, counts, yield)
 		return
 	}
-	for i := range t.Len() {
-		st := t.Study(i)
+	var st Study // one study and one match for the whole walk: a record costs no allocation
+	m := new(match)
+	for i := range q.candidates(t) {
+		st = t.Study(i)
 		if !q.matchStudy(&st) {
 			continue
 		}
 		if q.level == levelStudy {
-			if !yield(&match{st: &st}) {
+			if *m = (match{st: &st}); !yield(m) {
 				return
 			}
 			continue
@@ -295,19 +300,66 @@ func (q *query) find(t *Tree, counts bool, yield func(*match) bool) {
 				continue
 			}
 			if q.level == levelSeries {
-				if !yield(&match{st: &st, se: se}) {
+				if *m = (match{st: &st, se: se}); !yield(m) {
 					return
 				}
 				continue
 			}
 			for j := range se.Instances {
 				in := &se.Instances[j]
-				if q.matchImage(in) && !yield(&match{st: &st, se: se, in: in}) {
+				if !q.matchImage(in) {
+					continue
+				}
+				if *m = (match{st: &st, se: se, in: in}); !yield(m) {
 					return
 				}
 			}
 		}
 	}
+}
+
+// candidates yields, in tree order, the indexes of the studies of t that may match q: all of them,
+// except that a virtual tree skips those whose date is outside q's range, and finds the studies a
+// list of UIDs names by their number (the generator's UIDs end in it), without building the
+// others.
+func (q *query) candidates(t *Tree) iter.Seq[int] {
+	return func(yield func(int) bool) {
+		if t.Studies != nil || len(q.studyUIDs) == 0 {
+			for i := range t.Len() {
+				if (t.Studies != nil || q.dateMatch(t.gen.seed, i)) && !yield(i) {
+					return
+				}
+			}
+			return
+		}
+		var idx []int
+		for _, uid := range q.studyUIDs {
+			n, err := strconv.Atoi(strings.TrimPrefix(uid, t.gen.root))
+			if len(uid) > len(t.gen.root) && uid[:len(t.gen.root)] == t.gen.root && err == nil && n >= 1 && n <= t.virtual {
+				idx = append(idx, n-1)
+			}
+		}
+		slices.Sort(idx)
+		for _, i := range slices.Compact(idx) {
+			if !yield(i) {
+				return
+			}
+		}
+	}
+}
+
+// dateMatch reports whether study i of a virtual tree of seed may match q's date range.
+func (q *query) dateMatch(seed uint64, i int) bool {
+	if !q.dateSet {
+		return true
+	}
+	sh := shapeOf(seed, i)
+	var b [8]byte
+	putDigits(b[0:4], sh.year)
+	putDigits(b[4:6], sh.month)
+	putDigits(b[6:8], sh.day)
+	d := string(b[:])
+	return (q.dateFrom == "" || d >= q.dateFrom) && (q.dateTo == "" || d <= q.dateTo)
 }
 
 func (q *query) findPatients(t *Tree, counts bool, yield func(*match) bool) {
@@ -333,7 +385,7 @@ func (q *query) findPatients(t *Tree, counts bool, yield func(*match) bool) {
 // instances calls yield for each instance a C-GET or C-MOVE of q retrieves:
 // every instance under the records that match at q's level.
 func (q *query) instances(t *Tree, yield func(st *Study, se *Series, in *Instance) bool) {
-	for i := range t.Len() {
+	for i := range q.candidates(t) {
 		st := t.Study(i)
 		if q.level == levelPatient && !q.matchPatient(&st) || q.level >= levelStudy && !q.matchStudy(&st) {
 			continue

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"slices"
 	"testing"
 
 	"github.com/pacswatch/pacswatch/internal/dicom"
@@ -154,5 +155,49 @@ func TestIdentifierAllocations(t *testing.T) {
 	buf := make([]byte, 0, 1024)
 	if n := testing.AllocsPerRun(100, func() { buf = id.append(buf[:0], &q, &m) }); n != 0 {
 		t.Errorf("identifier encoding allocates %v times", n)
+	}
+}
+
+// TestVirtualCandidates holds a virtual tree's shortcuts (studies found by the number in their
+// UID, dates checked before a study is built) to what the materialised tree of the same seed
+// answers, in the same order: UID lists with duplicates, foreign and malformed UIDs, date ranges.
+func TestVirtualCandidates(t *testing.T) {
+	const seed, n = 3, 40
+	real, virt := NewTree(seed, n), NewVirtualTree(seed, n)
+	root := virt.gen.root
+	queries := []query{
+		{level: levelStudy},
+		{level: levelStudy, dateSet: true, dateFrom: "20180101", dateTo: "20201231"},
+		{level: levelStudy, dateSet: true, dateTo: "20160630"},
+		{level: levelSeries, studyUIDs: []string{root + "7", root + "3", root + "7", root + "41", root + "0", root + "012", "1.2.3.5", root}},
+		{level: levelImage, studyUIDs: []string{root + "40", root + "1"}, dateSet: true, dateFrom: "20150101"},
+		{level: levelStudy, studyUIDs: []string{"2.25.1.2"}},
+	}
+	walk := func(tr *Tree, q query) (got []string) {
+		q.find(tr, true, func(m *match) bool {
+			s := m.st.UID
+			if m.se != nil {
+				s += " " + m.se.UID
+			}
+			if m.in != nil {
+				s += " " + m.in.SOPUID
+			}
+			got = append(got, s)
+			return true
+		})
+		q.instances(tr, func(_ *Study, _ *Series, in *Instance) bool {
+			got = append(got, "retrieve "+in.SOPUID)
+			return true
+		})
+		return got
+	}
+	for i, q := range queries {
+		want, got := walk(real, q), walk(virt, q)
+		if !slices.Equal(got, want) {
+			t.Errorf("query %d: virtual tree gave %d records %v, materialised %d %v", i, len(got), got, len(want), want)
+		}
+		if i > 0 && i < 5 && len(want) == 0 {
+			t.Errorf("query %d matches nothing: the test proves nothing", i)
+		}
 	}
 }

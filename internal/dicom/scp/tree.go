@@ -193,29 +193,70 @@ func newGenerator(seed uint64, n int) generator {
 	}
 }
 
-// study builds study i.
+// study builds study i. Its strings are cut from one buffer and its instances from one slice, so
+// that a study costs a few allocations whatever its size: a virtual tree builds a study for
+// every record it reads, and the sim reads millions.
 func (g *generator) study(i int) Study {
 	sh := shapeOf(g.seed, i)
-	patient := strconv.Itoa(i % (g.n/2 + 1)) // some patients have several studies
-	var date [8]byte
-	putDigits(date[0:4], sh.year)
-	putDigits(date[4:6], sh.month)
-	putDigits(date[6:8], sh.day)
-	st := Study{
-		UID:         g.root + strconv.Itoa(i+1),
-		Date:        string(date[:]),
-		PatientName: "FAKE^PATIENT" + patient,
-		PatientID:   g.patientID + patient,
-		Series:      make([]Series, sh.series),
+	n := 0
+	for _, k := range sh.inst[:sh.series] {
+		n += k
 	}
 	mod, class := modality(sh.modality)
+	patient := i % (g.n/2 + 1) // some patients have several studies
+
+	// The buffer: date, patient name, patient ID, study UID, then each series' UID followed by
+	// its instances' UIDs; on the stack, since a study of 3 × 4 instances under a 20-digit root
+	// takes under 1 KiB (else append moves it to the heap).
+	var buf [1024]byte
+	b := buf[:0]
+	b = append(b, "00000000"...)
+	putDigits(b[0:4], sh.year)
+	putDigits(b[4:6], sh.month)
+	putDigits(b[6:8], sh.day)
+	var ends [4 + 3 + 3*4]int // end of each string in b: 3 series of 4 instances at most (shapeOf)
+	marks := ends[:0]
+	marks = append(marks, len(b))
+	b = append(b, "FAKE^PATIENT"...)
+	b = strconv.AppendInt(b, int64(patient), 10)
+	marks = append(marks, len(b))
+	b = append(b, g.patientID...)
+	b = strconv.AppendInt(b, int64(patient), 10)
+	marks = append(marks, len(b))
+	b = append(b, g.root...)
+	b = strconv.AppendInt(b, int64(i+1), 10)
+	studyEnd := len(b)
+	marks = append(marks, studyEnd)
+	for k := range sh.series {
+		seStart := len(b)
+		b = append(b, b[marks[2]:studyEnd]...)
+		b = append(b, '.')
+		b = strconv.AppendInt(b, int64(k+1), 10)
+		seEnd := len(b)
+		marks = append(marks, seEnd)
+		for j := range sh.inst[k] {
+			b = append(b, b[seStart:seEnd]...)
+			b = append(b, '.')
+			b = strconv.AppendInt(b, int64(j+1), 10)
+			marks = append(marks, len(b))
+		}
+	}
+	all := string(b)
+	next, m := 0, 0
+	str := func() string {
+		s := all[next:marks[m]]
+		next = marks[m]
+		m++
+		return s
+	}
+	st := Study{Date: str(), PatientName: str(), PatientID: str(), UID: str(), Series: make([]Series, sh.series)}
+	inst := make([]Instance, n)
 	for k := range st.Series {
 		se := &st.Series[k]
-		se.UID = st.UID + "." + strconv.Itoa(k+1)
-		se.Modality = mod
-		se.Instances = make([]Instance, sh.inst[k])
+		se.UID, se.Modality = str(), mod
+		se.Instances, inst = inst[:sh.inst[k]:sh.inst[k]], inst[sh.inst[k]:]
 		for j := range se.Instances {
-			se.Instances[j] = Instance{SOPUID: se.UID + "." + strconv.Itoa(j+1), SOPClassUID: class}
+			se.Instances[j] = Instance{SOPUID: str(), SOPClassUID: class}
 		}
 	}
 	return st

@@ -1,7 +1,9 @@
 package scp
 
 import (
+	"fmt"
 	"reflect"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -109,5 +111,56 @@ func TestStudyModalities(t *testing.T) {
 	st := Study{Series: []Series{{Modality: "CT"}, {Modality: "SR"}, {Modality: "CT"}, {Modality: "PR"}}}
 	if got, want := st.Modalities(), []string{"CT", "SR", "PR"}; !reflect.DeepEqual(got, want) {
 		t.Errorf("Modalities = %q, want %q", got, want)
+	}
+}
+
+// TestTreeStudyStrings holds the strings of a generated study to their documented forms: the
+// generator cuts them from one buffer, and each must end where it should.
+func TestTreeStudyStrings(t *testing.T) {
+	g := newGenerator(7, 10)
+	for i := range 10 {
+		st := g.study(i)
+		sh := shapeOf(7, i)
+		patient := strconv.Itoa(i % 6)
+		if want := g.root + strconv.Itoa(i+1); st.UID != want {
+			t.Errorf("study %d UID %q, want %q", i, st.UID, want)
+		}
+		if st.PatientName != "FAKE^PATIENT"+patient || st.PatientID != g.patientID+patient {
+			t.Errorf("study %d patient %q %q, want patient %s", i, st.PatientName, st.PatientID, patient)
+		}
+		if want := fmt.Sprintf("%04d%02d%02d", sh.year, sh.month, sh.day); st.Date != want {
+			t.Errorf("study %d date %q, want %q", i, st.Date, want)
+		}
+		if len(st.Series) != sh.series {
+			t.Fatalf("study %d has %d series, want %d", i, len(st.Series), sh.series)
+		}
+		mod, class := modality(sh.modality)
+		for k, se := range st.Series {
+			if want := st.UID + "." + strconv.Itoa(k+1); se.UID != want || se.Modality != mod {
+				t.Errorf("study %d series %d: %q %q, want %q %q", i, k, se.UID, se.Modality, want, mod)
+			}
+			if len(se.Instances) != sh.inst[k] || cap(se.Instances) != sh.inst[k] {
+				t.Errorf("study %d series %d: %d instances (cap %d), want %d", i, k, len(se.Instances), cap(se.Instances), sh.inst[k])
+			}
+			for j, in := range se.Instances {
+				if want := se.UID + "." + strconv.Itoa(j+1); in.SOPUID != want || in.SOPClassUID != class {
+					t.Errorf("study %d series %d instance %d: %q %q, want %q %q", i, k, j, in.SOPUID, in.SOPClassUID, want, class)
+				}
+			}
+		}
+	}
+}
+
+// BenchmarkVirtualStudy measures building one study of a virtual tree, what the sim does for
+// every record a C-FIND reads (and endless-pending for every response).
+func BenchmarkVirtualStudy(b *testing.B) {
+	tr := NewVirtualTree(1, 1<<20)
+	i := 0
+	for b.Loop() {
+		st := tr.Study(i % tr.Len())
+		if st.UID == "" {
+			b.Fatal("empty study")
+		}
+		i++
 	}
 }

@@ -80,8 +80,15 @@ type Assoc struct {
 	sbuf     []byte   // a small P-DATA-TF
 
 	queue    []PDV       // PDVs of the last P-DATA-TF not yet consumed
+	pdvs     []PDV       // queue's array, reused
+	body     []byte      // the last P-DATA-TF's body, reused (readData)
 	re       Reassembler // the messages the peer sends
 	releaseQ bool        // the peer sent A-RELEASE-RQ
+
+	wmu   sync.Mutex      // protects the fields below: the context that governs the connection
+	wctx  context.Context // nil: none
+	wstop func() bool     // unregisters wctx's AfterFunc
+	wdone chan struct{}   // closed once that AfterFunc has moved the deadline into the past
 
 	closeOnce sync.Once
 	closeErr  error
@@ -166,22 +173,47 @@ func (a *Assoc) Context(abstractSyntax string) (Context, bool) {
 	return Context{}, false
 }
 
-// watch makes ctx govern the connection until the returned function is
-// called: ctx's deadline becomes the connection's, and cancelling ctx moves
-// the deadline into the past so that no read or write outlives ctx.
+// watch makes ctx govern the connection: ctx's deadline becomes the connection's, and cancelling
+// ctx moves the deadline into the past so that no read or write outlives ctx. The context stays in
+// charge after the call, until a call under another context, Abort or Close takes over: the
+// thousands of reads of a C-FIND under one context set the deadline and register with the context
+// once, not once a read. The returned function does nothing; callers defer it all the same.
 func (a *Assoc) watch(ctx context.Context) (stop func()) {
+	a.wmu.Lock()
+	defer a.wmu.Unlock()
+	if ctx == a.wctx {
+		return nop
+	}
+	a.unwatchLocked()
 	d, _ := ctx.Deadline() // zero: none
 	a.conn.SetDeadline(d)
 	done := make(chan struct{})
-	stopf := context.AfterFunc(ctx, func() {
+	a.wctx, a.wdone = ctx, done
+	a.wstop = context.AfterFunc(ctx, func() {
 		a.conn.SetDeadline(time.Unix(1, 0)) // in the past
 		close(done)
 	})
-	return func() {
-		if !stopf() {
-			<-done // the past deadline is set: the next watch overrides it
-		}
+	return nop
+}
+
+func nop() {}
+
+// unwatch ends the governing context's hold on the connection, so that the Assoc is no longer
+// referenced from it.
+func (a *Assoc) unwatch() {
+	a.wmu.Lock()
+	a.unwatchLocked()
+	a.wmu.Unlock()
+}
+
+func (a *Assoc) unwatchLocked() {
+	if a.wctx == nil {
+		return
 	}
+	if !a.wstop() {
+		<-a.wdone // the past deadline is set: the next watch overrides it
+	}
+	a.wctx, a.wstop, a.wdone = nil, nil, nil
 }
 
 // ctxErr adds the context's error, if any, to an I/O error caused by it. The
@@ -285,6 +317,7 @@ func (a *Assoc) Abort() error {
 		return nil
 	}
 	defer a.Close()
+	a.unwatch() // a context ending now must not cut the A-ABORT short
 	a.conn.SetDeadline(time.Now().Add(abortTimeout))
 	if err := a.writePDU(context.Background(), AAbort{}); err != nil {
 		return fmt.Errorf("send A-ABORT: %w", err)
@@ -298,6 +331,7 @@ func (a *Assoc) Close() error {
 	a.closeOnce.Do(func() {
 		close(a.closed)
 		a.closeErr = a.conn.Close()
+		a.unwatch()
 	})
 	return a.closeErr
 }

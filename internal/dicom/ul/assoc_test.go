@@ -572,6 +572,32 @@ func TestFragmentation(t *testing.T) {
 	}
 }
 
+// TestSendOneWrite checks that a command and a data set that each fit one PDV go out in one write
+// (a server streaming C-FIND responses makes one system call per response, not two), byte for
+// byte the two P-DATA-TFs TestFragmentation checks.
+func TestSendOneWrite(t *testing.T) {
+	cmd, data := message(10, 3), message(20, 5)
+	want := cat(pdata(3, cmdLast, cmd), pdata(3, dataLast, data))
+	conn := script(t, func(conn net.Conn) {
+		readRaw(conn)
+		conn.Write(threeAC(0))
+		buf := make([]byte, 2*len(want))
+		n, err := conn.Read(buf) // a net.Pipe read returns at most one write
+		if err != nil || !bytes.Equal(buf[:n], want) {
+			t.Errorf("first read: %x (%v), want %x in one write", buf[:n], err, want)
+		}
+	})
+	ctx := testCtx(t, 5*time.Second)
+	a, err := ul.NewClient(ctx, conn, threeConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	if err := a.Send(ctx, 3, cmd, data); err != nil {
+		t.Errorf("Send: %v", err)
+	}
+}
+
 func TestSendTinyPeerMax(t *testing.T) {
 	conn := newMemConn(threeAC(6))
 	ctx := testCtx(t, 5*time.Second)
@@ -958,5 +984,39 @@ func TestDialLoopback(t *testing.T) {
 	}
 	if err := <-served; err != nil {
 		t.Errorf("server: %v", err)
+	}
+}
+
+// TestReadAllocations holds what reading a command and its data set allocates: reads under one
+// context register with it once, not once a read (a channel, an AfterFunc and two closures each,
+// before), and small P-DATA-TFs are read into a buffer and a PDV queue the Assoc reuses (a body,
+// a PDataTF and its PDV slice each, before): 20 allocations then, 4 now (the reassembled command,
+// the DataReader and what their interfaces cost).
+func TestReadAllocations(t *testing.T) {
+	const n = 200
+	var stream []byte
+	for range n + 10 {
+		stream = append(stream, cat(pdata(3, cmdLast, []byte("CMD1")), pdata(3, dataLast, []byte("DATA")))...)
+	}
+	ctx := testCtx(t, 5*time.Second)
+	a, err := ul.NewClient(ctx, newMemConn(cat(threeAC(0), stream)), threeConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	buf := make([]byte, 16)
+	read := func() {
+		if _, _, err := a.ReadCommand(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := io.ReadFull(a.DataReader(ctx), buf[:4]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	read() // the first read registers
+	got := testing.AllocsPerRun(n, read)
+	t.Logf("%.1f allocations per command and data set read", got)
+	if got > 4 {
+		t.Errorf("%.1f allocations per command and data set read, want at most 4", got)
 	}
 }

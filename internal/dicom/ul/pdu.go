@@ -177,22 +177,31 @@ func ReadPDU(r io.Reader, maxLen uint32) (PDU, error) {
 	if n > maxLen {
 		return nil, fmt.Errorf("%w: %s of %d bytes, cap %d", ErrPDUTooLarge, t, n, maxLen)
 	}
-	body, err := readBody(r, int(n))
+	body, err := readBody(nil, r, int(n))
 	if err != nil {
-		if err == io.EOF {
-			err = io.ErrUnexpectedEOF
-		}
-		return nil, fmt.Errorf("read %s body: %w", t, err)
+		return nil, bodyError(t, err)
 	}
 	return Parse(t, body)
 }
 
+func bodyError(t Type, err error) error {
+	if err == io.EOF {
+		err = io.ErrUnexpectedEOF
+	}
+	return fmt.Errorf("read %s body: %w", t, err)
+}
+
 func (t Type) known() bool { return t >= TypeAAssociateRQ && t <= TypeAAbort }
 
-// readBody reads exactly n bytes; above bodyChunk the buffer grows with the
-// bytes actually received, so a peer that announces a large PDU and sends
-// little costs little.
-func readBody(r io.Reader, n int) ([]byte, error) {
+// readBody reads exactly n bytes into dst's array when they fit, else into a
+// new one; above bodyChunk the buffer grows with the bytes actually received,
+// so a peer that announces a large PDU and sends little costs little.
+func readBody(dst []byte, r io.Reader, n int) ([]byte, error) {
+	if n <= cap(dst) {
+		b := dst[:n]
+		_, err := io.ReadFull(r, b)
+		return b, err
+	}
 	if n <= bodyChunk {
 		b := make([]byte, n)
 		_, err := io.ReadFull(r, b)
@@ -399,8 +408,19 @@ func parsePDataTF(body []byte) (*PDataTF, error) {
 	if len(body) == 0 {
 		return nil, fmt.Errorf("%w: no presentation data value", ErrMalformed)
 	}
+	pdvs, err := appendPDVs(nil, body)
+	if err != nil {
+		return nil, err
+	}
+	return &PDataTF{PDVs: pdvs}, nil
+}
+
+// appendPDVs appends the PDVs of a P-DATA-TF body to dst; they alias body.
+func appendPDVs(dst []PDV, body []byte) ([]PDV, error) {
+	if len(body) == 0 {
+		return nil, fmt.Errorf("%w: no presentation data value", ErrMalformed)
+	}
 	// Each PDV takes at least 6 bytes: count first, allocate once.
-	var p PDataTF
 	n := 0
 	for b := body; len(b) > 0; n++ {
 		if len(b) < 6 {
@@ -412,10 +432,10 @@ func parsePDataTF(body []byte) (*PDataTF, error) {
 		}
 		b = b[4+l:]
 	}
-	p.PDVs = make([]PDV, 0, n)
+	dst = slices.Grow(dst, n)
 	for b := body; len(b) > 0; {
 		l := binary.BigEndian.Uint32(b)
-		p.PDVs = append(p.PDVs, PDV{
+		dst = append(dst, PDV{
 			ContextID: b[4],
 			Command:   b[5]&1 != 0,
 			Last:      b[5]&2 != 0,
@@ -423,7 +443,7 @@ func parsePDataTF(body []byte) (*PDataTF, error) {
 		})
 		b = b[4+l:]
 	}
-	return &p, nil
+	return dst, nil
 }
 
 // trimAE trims an AE title field: leading and trailing spaces are not

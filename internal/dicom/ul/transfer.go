@@ -1,6 +1,7 @@
 package ul
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
 	"fmt"
@@ -19,6 +20,15 @@ func (a *Assoc) Send(ctx context.Context, contextID byte, command, data []byte) 
 		return fmt.Errorf("%w: peer maximum PDU length %d leaves no room for data", ErrProtocol, a.info.PeerMaxPDU)
 	}
 	defer a.watch(ctx)()
+	if n := len(command) + len(data); len(data) > 0 && len(command) <= a.fragment && len(data) <= a.fragment && n <= smallPDV {
+		// One write for both P-DATA-TFs: the bytes on the wire are the same, and a server that
+		// streams C-FIND responses makes half the system calls.
+		a.sbuf = a.appendPDataTF(a.appendPDataTF(a.sbuf[:0], contextID, true, command), contextID, false, data)
+		if _, err := a.conn.Write(a.sbuf); err != nil {
+			return fmt.Errorf("send command and data set: %w", ctxErr(ctx, err))
+		}
+		return nil
+	}
 	if err := a.sendPDVs(contextID, true, command); err != nil {
 		return fmt.Errorf("send command: %w", ctxErr(ctx, err))
 	}
@@ -29,6 +39,16 @@ func (a *Assoc) Send(ctx context.Context, contextID byte, command, data []byte) 
 		return fmt.Errorf("send data set: %w", ctxErr(ctx, err))
 	}
 	return nil
+}
+
+// appendPDataTF appends a P-DATA-TF of one PDV, the last fragment of its message, holding b.
+func (a *Assoc) appendPDataTF(buf []byte, contextID byte, command bool, b []byte) []byte {
+	v := PDV{ContextID: contextID, Command: command, Last: true}
+	buf = append(buf, byte(TypePDataTF), 0)
+	buf = binary.BigEndian.AppendUint32(buf, uint32(len(b)+6))
+	buf = binary.BigEndian.AppendUint32(buf, uint32(len(b)+2))
+	buf = append(buf, contextID, v.controlHeader())
+	return append(buf, b...)
 }
 
 func (a *Assoc) sendPDVs(contextID byte, command bool, b []byte) error {
@@ -62,11 +82,12 @@ func (a *Assoc) sendPDVs(contextID byte, command bool, b []byte) error {
 // none is queued.
 func (a *Assoc) next(ctx context.Context) (PDV, error) {
 	for len(a.queue) == 0 {
-		p, err := a.readPDU(ctx)
+		p, err := a.readData(ctx)
 		if err != nil {
 			return PDV{}, err
 		}
 		switch p := p.(type) {
+		case nil: // a P-DATA-TF, its PDVs queued
 		case *PDataTF:
 			a.queue = p.PDVs
 		case *AAbort:
@@ -85,6 +106,38 @@ func (a *Assoc) next(ctx context.Context) (PDV, error) {
 		return PDV{}, fmt.Errorf("%w: pdv on presentation context %d, which is not accepted", ErrProtocol, v.ContextID)
 	}
 	return v, nil
+}
+
+// readData reads the next PDU as ReadPDU does, except that a P-DATA-TF of at
+// most bodyChunk bytes is read into a buffer the Assoc reuses and its PDVs
+// queued in a slice it reuses (readData then returns nil): the PDVs alias the
+// buffer until the next read, so that whatever keeps their bytes copies them
+// (the Reassembler does; a DataReader consumes them before reading on).
+func (a *Assoc) readData(ctx context.Context) (PDU, error) {
+	var h [HeaderLen]byte
+	if _, err := io.ReadFull(a.r, h[:]); err != nil {
+		return nil, ctxErr(ctx, fmt.Errorf("read pdu header: %w", err))
+	}
+	n := binary.BigEndian.Uint32(h[2:])
+	if Type(h[0]) != TypePDataTF || n > a.maxRead || n > bodyChunk {
+		p, err := ReadPDU(io.MultiReader(bytes.NewReader(h[:]), a.r), a.maxRead)
+		if err != nil {
+			return nil, ctxErr(ctx, err)
+		}
+		return p, nil
+	}
+	if int(n) > cap(a.body) { // grows to the largest P-DATA-TF yet, at most bodyChunk
+		a.body = make([]byte, 0, max(int(n), 512))
+	}
+	body, err := readBody(a.body, a.r, int(n))
+	if err != nil {
+		return nil, ctxErr(ctx, bodyError(TypePDataTF, err))
+	}
+	if a.queue, err = appendPDVs(a.pdvs[:0], body); err != nil {
+		return nil, ctxErr(ctx, err)
+	}
+	a.pdvs = a.queue
+	return nil, nil
 }
 
 // nextData returns the next fragment of the data set that follows the last

@@ -14,6 +14,7 @@ import (
 	mrand "math/rand/v2"
 	"os"
 	"slices"
+	"sync/atomic"
 	"time"
 
 	"github.com/pacswatch/pacswatch/internal/dicom"
@@ -278,11 +279,35 @@ func (c *counter) find(ctx context.Context, id dicom.Dataset, allow func(dicom.T
 }
 
 // watchdog returns a context that ends, with cause errStepTimeout, when first passes before touch
-// is called or next passes between two calls; stop releases it.
+// is called or next passes between two calls; stop releases it. touch, called for every response,
+// only records the time: the first touch re-arms the timer for next, and the timer, when it
+// fires, re-arms itself for what is left since the last touch.
 func watchdog(parent context.Context, first, next time.Duration) (ctx context.Context, touch, stop func()) {
 	ctx, cancel := context.WithCancelCause(parent)
-	t := time.AfterFunc(first, func() { cancel(errStepTimeout) })
-	return ctx, func() { t.Reset(next) }, func() { t.Stop(); cancel(nil) }
+	start := time.Now()
+	var last atomic.Int64 // time of the last touch since start, in ns; 0: none yet
+	var stopped atomic.Bool
+	var t *time.Timer
+	t = time.AfterFunc(first, func() {
+		l := last.Load()
+		due := first - time.Since(start)
+		if l != 0 {
+			due = time.Duration(l) + next - time.Since(start)
+		}
+		switch {
+		case stopped.Load():
+		case due <= 0:
+			cancel(errStepTimeout)
+		default:
+			t.Reset(due)
+		}
+	})
+	touch = func() {
+		if last.Swap(max(int64(time.Since(start)), 1)) == 0 {
+			t.Reset(next)
+		}
+	}
+	return ctx, touch, func() { stopped.Store(true); t.Stop(); cancel(nil) }
 }
 
 // studies runs one STUDY-level query restricted to s and records the studies it returns.

@@ -625,6 +625,31 @@ func TestWatchdog(t *testing.T) {
 	}
 }
 
+// TestWatchdogAfterTouch checks that a peer silent after its first response is caught a step
+// after it, not after the first wait.
+func TestWatchdogAfterTouch(t *testing.T) {
+	start := time.Now()
+	ctx, touch, stop := watchdog(context.Background(), 2*time.Second, 50*time.Millisecond)
+	defer stop()
+	touch()
+	<-ctx.Done()
+	if el := time.Since(start); el > time.Second || !errors.Is(context.Cause(ctx), errStepTimeout) {
+		t.Errorf("watchdog fired after %v with cause %v, want errStepTimeout about 50ms after the touch", el, context.Cause(ctx))
+	}
+}
+
+// BenchmarkWatchdogTouch measures what a C-FIND response costs the watchdog.
+func BenchmarkWatchdogTouch(b *testing.B) {
+	ctx, touch, stop := watchdog(context.Background(), time.Minute, time.Minute)
+	defer stop()
+	for b.Loop() {
+		touch()
+	}
+	if ctx.Err() != nil {
+		b.Fatal(context.Cause(ctx))
+	}
+}
+
 // TestQueryCost checks the C-FIND requests counting costs (count.go's doc): one on an archive
 // that computes its counts; three (the universal query and two date halves) when its answer ends
 // with Success at a known cap size from a server not known to signal caps; O(studies/cap) on a
