@@ -56,7 +56,8 @@ cat > "$OUT/filtered.md" <<MD
 In an empty network namespace (loopback only) where nftables drops every SYN to port 104:
 \`pacswatch scan 127.20.0.0/16 -p 104 --rate 0\` (65,536 targets, \`--connect-timeout\` as given,
 default \`--concurrency 1000\`). The file-descriptor limit here is $(ulimit -n) (soft and hard, cannot be raised),
-so at most about $(( $(ulimit -n) * 19 / 20 )) connection attempts are in flight at once.
+so at most about $(( $(ulimit -n) * 19 / 20 )) connect() attempts are in flight at once; the SYN stage holds no descriptor per
+attempt (65,536 in flight at most, \`scan.SYNInFlight\`).
 
 | run | wall clock | targets/s | peak RSS | error results | stored rows | counted filtered |
 | --- | --- | --- | --- | --- | --- | --- |
