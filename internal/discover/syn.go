@@ -33,6 +33,11 @@ var (
 	errHostUnreachable = os.NewSyscallError("syn", syscall.EHOSTUNREACH)
 )
 
+// ErrLost is the error of a SYN stage's attempt that had no answer before the timeout while
+// a receive buffer of the stage overflowed: the answer may have been dropped, so the timeout
+// says nothing true about the target (the scanner's own limit). Send it again.
+var ErrLost = errors.New("discover: no answer, but the syn stage's receive buffer dropped packets meanwhile")
+
 // synKey identifies an attempt: the target's IPv4 address and port.
 func synKey(dst [4]byte, port uint16) uint64 {
 	return uint64(binary.BigEndian.Uint32(dst[:]))<<16 | uint64(port)

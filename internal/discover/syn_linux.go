@@ -12,6 +12,7 @@ import (
 	"sync"
 	"syscall"
 	"time"
+	"unsafe"
 )
 
 // A SYNScanner finds whether IPv4 targets accept TCP connections without connecting (nmap -sS,
@@ -38,12 +39,16 @@ type SYNScanner struct {
 	sendBuf   [synHeaderLen]byte
 	recvBuf   []byte
 	eventsBuf []syscall.EpollEvent
+	drops     [2]uint32 // packets the receive buffers of send and icmp dropped so far; loop only
+	rcvbuf    int       // receive buffer size; tests make it small
+	stall     func()    // tests: called at each turn of the loop, to make it late
 
 	mu      sync.Mutex         // protects the fields below
 	pending map[uint64]synPend // by synKey
 	resend  synFIFO            // halfway through the timeout
 	expire  synFIFO            // at the timeout
 	gen     uint32             // tells an attempt from an earlier one to the same target
+	lossAt  int64              // when a receive buffer was last seen to have dropped a packet, since base; 0: never
 	closed  bool
 }
 
@@ -58,12 +63,17 @@ type synPend struct {
 // (0: the default). The error wraps ErrSYNUnavailable when the system refuses raw sockets.
 // Close it when done.
 func NewSYNScanner(timeout time.Duration) (*SYNScanner, error) {
+	return startSYNScanner(timeout, 32<<20, nil)
+}
+
+// startSYNScanner is NewSYNScanner with a receive buffer size and a stall hook, for tests.
+func startSYNScanner(timeout time.Duration, rcvbuf int, stall func()) (*SYNScanner, error) {
 	if timeout <= 0 {
 		timeout = DefaultConnectTimeout
 	}
 	s := &SYNScanner{timeout: timeout, send: -1, icmp: -1, epfd: -1, seed: maphash.MakeSeed(), base: time.Now(),
 		stopped: make(chan struct{}), pending: make(map[uint64]synPend), recvBuf: make([]byte, 1600),
-		eventsBuf: make([]syscall.EpollEvent, 4)}
+		eventsBuf: make([]syscall.EpollEvent, 4), rcvbuf: rcvbuf, stall: stall}
 	if err := s.open(); err != nil {
 		s.closeFDs()
 		return nil, err
@@ -111,9 +121,9 @@ func (s *SYNScanner) open() error {
 	}
 	for _, fd := range []int{s.send, s.icmp} {
 		// Big receive buffers, so that a burst of answers is not dropped while the loop is late
-		// (a dropped answer would be a false "filtered"): beyond rmem_max as root.
-		if syscall.SetsockoptInt(fd, syscall.SOL_SOCKET, syscall.SO_RCVBUFFORCE, 32<<20) != nil {
-			_ = syscall.SetsockoptInt(fd, syscall.SOL_SOCKET, syscall.SO_RCVBUF, 32<<20)
+		// (a dropped answer would be a false "filtered"; see ErrLost): beyond rmem_max as root.
+		if syscall.SetsockoptInt(fd, syscall.SOL_SOCKET, syscall.SO_RCVBUFFORCE, s.rcvbuf) != nil {
+			_ = syscall.SetsockoptInt(fd, syscall.SOL_SOCKET, syscall.SO_RCVBUF, s.rcvbuf)
 		}
 	}
 	_ = syscall.SetsockoptInt(s.send, syscall.SOL_SOCKET, syscall.SO_SNDBUF, 4<<20)
@@ -167,8 +177,9 @@ func (s *SYNScanner) Pending() int {
 
 // Start sends a SYN to ap (IPv4) and returns; done is called once with the answer, from the
 // scanner's own goroutine, and must not block: nil (open), or an error Classify tells closed
-// (ECONNREFUSED), unreachable (EHOSTUNREACH) or filtered (ErrTimeout), or ErrClosed when the
-// scanner is closed first. When Start returns an error, the attempt was not made (nothing was
+// (ECONNREFUSED), unreachable (EHOSTUNREACH) or filtered (ErrTimeout), or ErrLost (no answer
+// while our receive buffer dropped packets: try again), or ErrClosed when the scanner is
+// closed first. When Start returns an error, the attempt was not made (nothing was
 // sent, or the system refused the SYN at once: ENETUNREACH for no route, as connect() has it)
 // and done is not called. One attempt per target at a time.
 func (s *SYNScanner) Start(ap netip.AddrPort, done func(error)) error {
@@ -263,6 +274,9 @@ func (s *SYNScanner) sendSYN(src, dst [4]byte, port uint16) error {
 func (s *SYNScanner) loop() {
 	defer close(s.stopped)
 	for {
+		if s.stall != nil {
+			s.stall()
+		}
 		n, err := syscall.EpollWait(s.epfd, s.eventsBuf, s.nextWait())
 		if err != nil && err != syscall.EINTR {
 			s.fail(os.NewSyscallError("epoll_wait", err))
@@ -274,6 +288,7 @@ func (s *SYNScanner) loop() {
 		// Every answer already in is taken before any deadline is looked at: an answer the
 		// loop is slow to read is never taken for a timeout.
 		s.drain()
+		s.checkDrops()
 		s.deadlines()
 		s.mu.Lock()
 		closed := s.closed
@@ -307,6 +322,31 @@ func (s *SYNScanner) drain() {
 				s.answer(a)
 			}
 		}
+	}
+}
+
+// soMeminfo is SO_MEMINFO (asm-generic/socket.h), which syscall does not name.
+const soMeminfo = 0x37
+
+// skMeminfoDrops is the index of the drop count in SO_MEMINFO's array.
+const skMeminfoDrops = 8
+
+// checkDrops notes when a receive buffer has dropped packets since the last look.
+func (s *SYNScanner) checkDrops() {
+	lost := false
+	for i, fd := range []int{s.send, s.icmp} {
+		var info [9]uint32
+		size := uint32(len(info) * 4)
+		_, _, errno := syscall.Syscall6(syscall.SYS_GETSOCKOPT, uintptr(fd), syscall.SOL_SOCKET, soMeminfo,
+			uintptr(unsafe.Pointer(&info[0])), uintptr(unsafe.Pointer(&size)), 0)
+		if errno == 0 && size >= 4*(skMeminfoDrops+1) && info[skMeminfoDrops] != s.drops[i] {
+			s.drops[i], lost = info[skMeminfoDrops], true
+		}
+	}
+	if lost {
+		s.mu.Lock()
+		s.lossAt = int64(time.Since(s.base))
+		s.mu.Unlock()
 	}
 }
 
@@ -358,7 +398,11 @@ func (s *SYNScanner) deadlines() {
 		port     uint16
 	}
 	var resend []again
-	var late []func(error)
+	type expired struct {
+		done func(error)
+		err  error
+	}
+	var late []expired
 	s.mu.Lock()
 	for s.resend.len() > 0 && s.resend.first().at <= now {
 		if d := s.resend.first(); s.live(d) {
@@ -371,14 +415,20 @@ func (s *SYNScanner) deadlines() {
 	}
 	for s.expire.len() > 0 && s.expire.first().at <= now {
 		if d := s.expire.first(); s.live(d) {
-			late = append(late, s.pending[d.key].done)
+			// No answer came; but if a receive buffer dropped packets since the SYN left, the
+			// answer may have been among them: the scanner's limit, not the target's.
+			err := ErrTimeout
+			if d.at-int64(s.timeout) < s.lossAt {
+				err = ErrLost
+			}
+			late = append(late, expired{s.pending[d.key].done, err})
 			delete(s.pending, d.key)
 		}
 		s.expire.pop()
 	}
 	s.mu.Unlock()
-	for _, done := range late {
-		done(ErrTimeout)
+	for _, l := range late {
+		l.done(l.err)
 	}
 	for _, r := range resend {
 		_ = s.sendSYN(r.src, r.dst, r.port) // refused now: the timeout tells

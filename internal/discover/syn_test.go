@@ -257,3 +257,47 @@ func TestSYNForgedAnswer(t *testing.T) {
 		t.Errorf("a SYN-ACK with the right acknowledgment number: %v, want open", o)
 	}
 }
+
+// TestSYNLostAnswers: when the stage's receive buffer overflows (made tiny here, the loop made
+// slow), an attempt whose answer may have been dropped ends with ErrLost, never as filtered:
+// the scanner's own limit is never a target's result.
+func TestSYNLostAnswers(t *testing.T) {
+	if !inEmptyNetns(t) {
+		return
+	}
+	listenOpen(t)
+	s, err := startSYNScanner(500*time.Millisecond, 1, func() { time.Sleep(20 * time.Millisecond) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	aps := synTargets(2048, portOpen)
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	counts := map[string]int{}
+	for _, ap := range aps {
+		wg.Add(1)
+		err := s.Start(ap, func(err error) {
+			defer wg.Done()
+			mu.Lock()
+			defer mu.Unlock()
+			switch {
+			case errors.Is(err, ErrLost):
+				counts["lost"]++
+			case Classify(err) == Open:
+				counts["open"]++
+			default:
+				counts["other"]++
+				t.Errorf("%s, open: %v (%v)", ap, Classify(err), err)
+			}
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	wg.Wait()
+	t.Logf("%v; drops %v", counts, s.drops)
+	if counts["lost"] == 0 {
+		t.Errorf("no attempt lost its answer (%v): the test did not overflow the buffer", counts)
+	}
+}

@@ -18,7 +18,9 @@ import (
 // address at a time), the scanner's goroutine hands the answer to one completer goroutine
 // through an unbounded queue (so that reading answers never waits for the store), and the
 // completer sends a closed, filtered or unreachable target's result to the writer, or starts
-// the probe of an open target in a goroutine of its own, Concurrency at a time. The probe
+// the probe of an open target in a goroutine of its own, Concurrency at a time. An attempt that
+// found no answer while the stage's receive buffer dropped packets (discover.ErrLost) is made
+// again: the scanner's own limit is never a target's result. The probe
 // connects itself (as with Config.Redial: a second connection, with a rate token of its own);
 // the kernel already reset the SYN stage's half-open connection. When a target is done, the
 // next target waiting for its address starts. IPv6 targets go through the connect() workers.
@@ -158,6 +160,13 @@ func (e *engine) synStart(ctx context.Context, j *job) {
 func (e *engine) synAnswered(ctx context.Context, j *job, err error, results chan<- *job) {
 	if ctx.Err() != nil || errors.Is(err, discover.ErrClosed) {
 		e.synDrop(j) // the run stopped: the attempt says nothing
+		return
+	}
+	if errors.Is(err, discover.ErrLost) {
+		// Our receive buffer dropped packets while j waited: its answer may have been one.
+		e.stats.retried.Add(1)
+		e.cfg.Logger.Debug("syn stage dropped answers; trying again", "target", j.t.String())
+		e.synStart(ctx, j)
 		return
 	}
 	a := new(attempt)
