@@ -158,3 +158,46 @@ func TestSYNStageUnreachable(t *testing.T) {
 		t.Errorf("stored %v, done %d, checkpoint %d: want nothing", by, stats.Done, after.Progress.Done)
 	}
 }
+
+// TestSYNStageIPv6: with the SYN stage on, IPv6 targets go through connect() and IPv4 targets
+// through the SYN stage, in the same scan.
+func TestSYNStageIPv6(t *testing.T) {
+	needRaw(t)
+	l6, err := net.Listen("tcp6", "[::1]:0")
+	if err != nil {
+		t.Skipf("no IPv6 loopback: %v", err)
+	}
+	defer l6.Close()
+	port := l6.Addr().(*net.TCPAddr).Port
+	l4, err := net.Listen("tcp4", fmt.Sprintf("127.0.0.1:%d", port))
+	if err != nil {
+		t.Skipf("port %d taken on 127.0.0.1: %v", port, err)
+	}
+	defer l4.Close()
+	for _, l := range []net.Listener{l4, l6} {
+		go func() {
+			for {
+				c, err := l.Accept()
+				if err != nil {
+					return
+				}
+				c.Close()
+			}
+		}()
+	}
+	st := openStore(t)
+	sp, err := targets.Parse(context.Background(), []string{"127.0.0.1", "::1"}, targets.Options{Ports: []uint16{uint16(port)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sc := createScan(t, st, sp.Len())
+	d := scan.NewDialer(scan.DialerConfig{})
+	stats, err := scan.Run(context.Background(), st, sc, sp.Order(1, 0, 1), greeter(d),
+		scan.Config{Dialer: d, ConnectTimeout: time.Second, SYN: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if stats.Open != 2 || stats.Done != 2 {
+		t.Errorf("stats %+v: want both targets open", stats)
+	}
+}
