@@ -58,6 +58,7 @@ type job struct {
 	// preset: res is the target's result already (discovery found it
 	// closed), and it is not probed.
 	preset bool
+	lost   uint8 // SYN stage attempts whose answer may have been dropped (discover.ErrLost)
 	// below counts the targets done without a stored result between the
 	// job before this one in the list (or the last checkpoint) and this
 	// one: below its position (see tallies).

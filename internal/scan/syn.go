@@ -120,6 +120,10 @@ func (e *engine) synTakes(j *job) bool {
 // synStart starts j's attempt, j's address being held for it; its answer goes to the
 // completer. Called by the dispatcher, and by whoever finished the job before j on its address.
 func (e *engine) synStart(ctx context.Context, j *job) {
+	if ctx.Err() != nil {
+		e.synDrop(j)
+		return
+	}
 	if err := e.wait(ctx); err != nil {
 		if ctx.Err() == nil {
 			e.stop(fmt.Errorf("scan: rate limit: %w", err))
@@ -164,9 +168,12 @@ func (e *engine) synAnswered(ctx context.Context, j *job, err error, results cha
 	}
 	if errors.Is(err, discover.ErrLost) {
 		// Our receive buffer dropped packets while j waited: its answer may have been one.
+		// Again after a pause that grows, so that a stage overloaded for long backs off.
 		e.stats.retried.Add(1)
-		e.cfg.Logger.Debug("syn stage dropped answers; trying again", "target", j.t.String())
-		e.synStart(ctx, j)
+		e.cfg.Logger.Debug("syn stage dropped answers; trying again", "target", j.t.String(), "try", j.lost+1)
+		pause := min(50*time.Millisecond<<min(j.lost, 6), 2*time.Second)
+		j.lost = min(j.lost+1, 100)
+		time.AfterFunc(pause, func() { e.synStart(ctx, j) })
 		return
 	}
 	a := new(attempt)
