@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
 	"os"
 	"os/exec"
 	"strings"
@@ -199,5 +200,37 @@ func TestSYNStageIPv6(t *testing.T) {
 	}
 	if stats.Open != 2 || stats.Done != 2 {
 		t.Errorf("stats %+v: want both targets open", stats)
+	}
+}
+
+// TestSYNStageOneAttemptPerHost: the SYN stage keeps one attempt per address at a time, as the
+// probes do: four silent ports of one address take four connect timeouts, one after another.
+func TestSYNStageOneAttemptPerHost(t *testing.T) {
+	needRaw(t)
+	addr := netip.MustParseAddr("127.0.43.1")
+	var ports []string
+	for range 4 {
+		l, err := net.Listen("tcp4", "127.0.43.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		port := uint16(l.Addr().(*net.TCPAddr).Port)
+		l.Close()
+		silentOn(t, addr, port)
+		ports = append(ports, fmt.Sprint(port))
+	}
+	st := openStore(t)
+	sp := newSpace(t, addr.String(), strings.Join(ports, ","))
+	sc := createScan(t, st, sp.Len())
+	d := scan.NewDialer(scan.DialerConfig{})
+	const timeout = 200 * time.Millisecond
+	start := time.Now()
+	stats, err := scan.Run(context.Background(), st, sc, sp.Order(1, 0, 1), greeter(d),
+		scan.Config{Dialer: d, ConnectTimeout: timeout, SYN: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if took := time.Since(start); stats.Filtered != 4 || took < 4*timeout {
+		t.Errorf("%d of 4 filtered in %v: want all, one after another (at least %v)", stats.Filtered, took, 4*timeout)
 	}
 }
