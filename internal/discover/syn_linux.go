@@ -209,19 +209,23 @@ func (s *SYNScanner) start(ap netip.AddrPort, done func(error)) (uint32, error) 
 	}
 	s.gen++
 	gen := s.gen
-	s.pending[k] = synPend{gen: gen, src: src, done: done}
+	s.pending[k] = synPend{gen: gen, src: src, done: done} // before the SYN leaves: its answer may be quick
+	s.mu.Unlock()
+	err = s.sendSYN(src, dst, ap.Port())
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	p, ok := s.pending[k]
+	switch {
+	case !ok || p.gen != gen:
+		return gen, nil // answered already, or ended by Close: done has its answer
+	case err != nil:
+		delete(s.pending, k)
+		return 0, err
+	}
+	// The timeout counts from when the SYN left, not from a wait for the send buffer.
 	now := int64(time.Since(s.base))
 	s.resend.push(synDeadline{key: k, gen: gen, at: now + int64(s.timeout/2)})
 	s.expire.push(synDeadline{key: k, gen: gen, at: now + int64(s.timeout)})
-	s.mu.Unlock()
-	if err := s.sendSYN(src, dst, ap.Port()); err != nil {
-		s.mu.Lock()
-		if p, ok := s.pending[k]; ok && p.gen == gen {
-			delete(s.pending, k)
-		}
-		s.mu.Unlock()
-		return 0, err
-	}
 	return gen, nil
 }
 
