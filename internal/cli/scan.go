@@ -61,6 +61,7 @@ type scaleFlags struct {
 	allTargets     bool          // store closed, filtered and unreachable targets too
 	zmapArgs       string        // more zmap flags (interface, source address, gateway MAC)
 	redial         bool          // hidden: the probe reconnects after the connect stage (for measurement)
+	syn            string        // auto, on or off: the connect stage sends SYNs from raw sockets
 }
 
 // addScaleFlags adds the flags of SPEC "Scale and discovery".
@@ -69,6 +70,7 @@ func addScaleFlags(fl *pflag.FlagSet, f *scaleFlags) {
 	fl.DurationVar(&f.connectTimeout, "connect-timeout", discover.DefaultConnectTimeout, "how long a connection attempt waits for an answer to its SYN")
 	fl.BoolVar(&f.allTargets, "all-targets", false, "store every target, closed and filtered ones too (small audits); by default they are only counted")
 	fl.StringVar(&f.zmapArgs, "zmap-args", "", "more zmap flags for --discover zmap, e.g. \"-i eth1 -G 00:11:22:33:44:55\"")
+	fl.StringVar(&f.syn, "syn", "auto", "how the connect stage tries IPv4 targets: on (SYNs from raw sockets, as nmap -sS; needs CAP_NET_RAW), off (connect()), auto (on when allowed)")
 	fl.BoolVar(&f.redial, "probe-redial", false, "the probe opens its own connection after the connect stage (measurement)")
 	_ = fl.MarkHidden("probe-redial")
 }
@@ -93,8 +95,20 @@ func (f *scaleFlags) check() error {
 		return errors.New("scan: --connect-timeout must be > 0")
 	case f.zmapArgs != "" && f.discover != "zmap":
 		return errors.New("scan: --zmap-args goes with --discover zmap")
+	case f.syn != "auto" && f.syn != "on" && f.syn != "off":
+		return fmt.Errorf("--syn: %q is not auto, on or off", f.syn)
+	case f.syn == "on":
+		if err := discover.SYNAvailable(); err != nil {
+			return fmt.Errorf("scan: --syn on: %w", err)
+		}
 	}
 	return nil
+}
+
+// useSYN reports whether the connect stage sends SYNs from raw sockets: --syn on, or auto
+// when the process may open them.
+func (f *scaleFlags) useSYN() bool {
+	return f.syn == "on" || f.syn == "auto" && discover.SYNAvailable() == nil
 }
 
 const scanExamples = `  # Is my own archive open? (loopback and private addresses are scanned when named)

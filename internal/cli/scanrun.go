@@ -282,7 +282,7 @@ var errDiscovery = errors.New("discovery failed")
 func runStages(ctx context.Context, st store.Store, sc store.Scan, plan *scanPlan, f *scanFlags, it *targets.Iter, p scan.Prober, cfg scan.Config) (scan.Stats, error) {
 	cfg.AllTargets, cfg.Redial = f.scale.allTargets, f.scale.redial
 	if f.scale.discover != "zmap" {
-		cfg.ConnectTimeout = f.scale.connectTimeout
+		cfg.ConnectTimeout, cfg.SYN = f.scale.connectTimeout, f.scale.useSYN()
 		return scan.Run(ctx, st, sc, it, p, cfg)
 	}
 	started, _ := targets.ParseExclusions(sc.Exclusions) // parsed when the plan was made

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pacswatch/pacswatch/internal/discover"
 	"github.com/pacswatch/pacswatch/internal/probe"
 	"github.com/pacswatch/pacswatch/internal/scan"
 	"github.com/pacswatch/pacswatch/internal/store"
@@ -114,8 +115,12 @@ func greeter(d *scan.Dialer) scan.Prober {
 // filtered targets are counted, after the connect timeout for the filtered ones.
 func TestConnectStage(t *testing.T) {
 	open, silent, accepted, greeted := connectFleet(t)
-	for _, redial := range []bool{false, true} {
-		t.Run(fmt.Sprintf("redial=%v", redial), func(t *testing.T) {
+	for _, mode := range []string{"connect", "redial", "syn"} {
+		redial, syn := mode == "redial", mode == "syn"
+		t.Run(mode, func(t *testing.T) {
+			if syn && discover.SYNAvailable() != nil {
+				needRaw(t)
+			}
 			accepted.Store(0)
 			greeted.Store(0)
 			ctx := context.Background()
@@ -125,7 +130,7 @@ func TestConnectStage(t *testing.T) {
 			d := scan.NewDialer(scan.DialerConfig{MaxSockets: 64})
 			start := time.Now()
 			stats, err := scan.Run(ctx, st, sc, sp.Order(3, 0, 1), greeter(d),
-				scan.Config{Dialer: d, Concurrency: 4, ConnectTimeout: 300 * time.Millisecond, Redial: redial})
+				scan.Config{Dialer: d, Concurrency: 4, ConnectTimeout: 300 * time.Millisecond, Redial: redial, SYN: syn})
 			if err != nil {
 				t.Fatal(err)
 			}

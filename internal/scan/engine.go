@@ -58,6 +58,7 @@ type job struct {
 	// preset: res is the target's result already (discovery found it
 	// closed), and it is not probed.
 	preset bool
+	lost   uint8 // SYN stage attempts whose answer may have been dropped (discover.ErrLost)
 	// below counts the targets done without a stored result between the
 	// job before this one in the list (or the last checkpoint) and this
 	// one: below its position (see tallies).
@@ -88,11 +89,13 @@ type engine struct {
 	excluded uint64  // excluded targets below it; writer goroutine only
 	tallies  tallies // the tallies stored with it; writer goroutine only
 
-	discovery func() error        // with RunHits, the discovery's error once its hits end
-	spawn     func(*job) bool     // with a connect stage, starts a worker for a job if workers() allows; dispatcher only
-	started   int                 // workers started; dispatcher only
-	connector *discover.Connector // the connect stage; nil: the probes connect
-	probes    chan struct{}       // with a connect stage, one token per probe running
+	discovery func() error            // with RunHits, the discovery's error once its hits end
+	spawn     func(*job) bool         // with a connect stage, starts a worker for a job if workers() allows; dispatcher only
+	started   int                     // workers started; dispatcher only
+	connector *discover.Connector     // the connect stage; nil: the probes connect
+	syn       *synStage               // the SYN stage of IPv4 targets (Config.SYN); nil: connect()
+	stop      context.CancelCauseFunc // stops the run, for the SYN stage
+	probes    chan struct{}           // with a connect stage, one token per probe running
 
 	mu        sync.Mutex // protects the fields below
 	head      *job       // oldest job not stored; jobs are linked in rising position
@@ -133,6 +136,9 @@ func newEngine(st store.Store, sc store.Scan, total uint64, p Prober, cfg Config
 		e.lim = rate.NewLimiter(rate.Limit(cfg.Rate), 1)
 	}
 	e.sem = make(chan struct{}, 2*e.workers())
+	if cfg.SYN && cfg.ConnectTimeout > 0 {
+		e.sem = make(chan struct{}, max(2*e.workers(), SYNInFlight+2*e.cfg.Concurrency))
+	}
 	e.stats.excluded.Store(sc.Progress.Excluded)
 	return e
 }
@@ -183,6 +189,11 @@ func (e *engine) dispatch(ctx context.Context, it source, skip map[key]struct{},
 		}
 		if !e.hosts.acquire(j) {
 			continue // queued behind its address's probe; that worker runs it
+		}
+		if e.synTakes(j) {
+			e.syn.chains.Add(1)
+			e.synStart(ctx, j)
+			continue
 		}
 		select {
 		case jobs <- j:

@@ -88,6 +88,12 @@ type Config struct {
 	// stage's connection for its first dial (see Redial). 0: one stage,
 	// the probes connect themselves (the only way without a Dialer).
 	ConnectTimeout time.Duration
+	// SYN, with ConnectTimeout, makes the connect stage of IPv4 targets send SYNs from raw
+	// sockets (discover.SYNScanner: SPEC --syn) rather than call connect(): an attempt in
+	// flight then holds no socket and no goroutine, SYNInFlight at most, and the probe of an
+	// open target connects itself, as with Redial. IPv6 targets use connect(). Run fails when
+	// the system refuses raw sockets (the error wraps discover.ErrSYNUnavailable).
+	SYN bool
 	// Redial makes the probe open its own connection after the connect
 	// stage found the port open, as zgrab2 behind ZMap does, rather than
 	// take over the connect stage's. It costs a second connection (and a
@@ -266,8 +272,15 @@ func (e *engine) execute(ctx context.Context, sc store.Scan, src source, skip ma
 
 	runCtx, stop := context.WithCancelCause(ctx)
 	defer stop(nil)
+	e.stop = stop
 	jobs := make(chan *job)
 	results := make(chan *job, e.workers())
+	endSYN := func() {}
+	if cfg.SYN && cfg.ConnectTimeout > 0 {
+		if endSYN, err = e.startSYN(runCtx, results); err != nil {
+			return e.snapshot(), err
+		}
+	}
 
 	var workers sync.WaitGroup
 	start := min(uint64(e.workers()), left)
@@ -296,6 +309,7 @@ func (e *engine) execute(ctx context.Context, sc store.Scan, src source, skip ma
 	exhausted := e.dispatch(runCtx, src, skip, jobs)
 	close(jobs)
 	workers.Wait()
+	endSYN()
 	close(results)
 	werr := <-wrote
 	close(progressDone)
