@@ -46,7 +46,7 @@ func TestErrorsExitCode(t *testing.T) {
 		t.Helper()
 		for i := range 40 {
 			db := filepath.Join(dir, fmt.Sprintf("%d-%d.db", len(extra), i))
-			args := append([]string{"scan", "127.0.0.1", "-p", port, "-q", "--db", db, "-o", "-", "--timeout", "2s", "--tls", "off"}, extra...)
+			args := append([]string{"scan", "127.0.0.1", "-p", port, "-q", "--db", db, "-o", "-", "--timeout", "2s", "--tls", "off", "--syn", "off"}, extra...)
 			stdout, stderr, code := pacswatchIn(t, dir, "", args...)
 			if strings.Contains(stdout, `"status":"error"`) {
 				return code

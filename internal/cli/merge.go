@@ -319,7 +319,7 @@ func runName(sc store.Scan) string {
 // each machine ran, not what it scanned (SPEC "--resume refuses every flag that changes what
 // is scanned or how").
 var shardFree = []string{"shard", "rate", "concurrency", "timeout", "max-host-time", "connect-timeout", "db",
-	"output", "name", "resume", "yes", "quiet", "verbose", "log-format", "input-list"}
+	"output", "name", "resume", "yes", "quiet", "verbose", "log-format", "input-list", "syn", "errors-exit-code"}
 
 // differ says how two scans of one group differ in what they scanned, or returns "".
 func differ(a, b store.Scan, def func(string) string) string {
