@@ -35,6 +35,8 @@ var (
 	spliceData bool
 	// externalGuard, when set, is the guard's command line: the guard runs in a process of its own.
 	externalGuard []string
+	// directAddr, viaAddr and linkNote: the SCP and the guard run elsewhere (-direct, -via, -link).
+	directAddr, viaAddr, linkNote string
 )
 
 const benchPolicy = `
@@ -55,12 +57,23 @@ func main() {
 	pduKB := flag.Int("pdu-kb", 16, "maximum PDU length the client announces, KiB: the SCP's data PDUs are that large")
 	splice := flag.Bool("splice", false, "the guard forwards data sets unread (guard.Config.Splice)")
 	guardCmd := flag.String("guard-cmd", "", "run the guard as this command (e.g. \"taskset -c 1 bin/pacswatch guard\"), given --listen, --upstream, --policy and --audit, rather than in this process")
+	serveAddr := flag.String("serve", "", "only serve the SCP on `ADDR` (with -mb and -instance-kb) until stopped: the far end of a link")
+	flag.StringVar(&directAddr, "direct", "", "measure against the SCP at `ADDR` (started with -serve elsewhere) rather than one of this process")
+	flag.StringVar(&viaAddr, "via", "", "with -direct: the guard in front of it, at `ADDR`")
+	flag.StringVar(&linkNote, "link", "", "with -direct: words for the link the runs cross, for the report")
 	runs := flag.Int("runs", 5, "C-GETs each way, alternating; the first pair is the one run reported, the others show the noise")
 	flag.Parse()
 	cpuProfile = *prof
 	externalGuard = strings.Fields(*guardCmd)
 	spliceData = *splice
 	maxPDU = uint32(max(1, *pduKB)) << 10
+	if *serveAddr != "" {
+		if err := serveOnly(*serveAddr, *mb, *instKB); err != nil {
+			fmt.Fprintln(os.Stderr, "guardbench:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	if err := run(*mb, *instKB, *echoes, *assocs, max(1, *runs)); err != nil {
 		fmt.Fprintln(os.Stderr, "guardbench:", err)
 		os.Exit(1)
@@ -70,7 +83,10 @@ func main() {
 func run(mb, instKB, echoes, assocs, runs int) error {
 	ctx := context.Background()
 	n := max(1, mb*1024/instKB)
-	srv, err := startSCP(ctx, n, instKB<<10)
+	if directAddr != "" {
+		return measure(ctx, directAddr, viaAddr, fmt.Sprintf("the client here, the SCP and the guard in front of it across %s", linkNote), n, instKB, echoes, assocs, runs)
+	}
+	srv, err := startSCP(ctx, "127.0.0.1:0", n, instKB<<10)
 	if err != nil {
 		return err
 	}
@@ -105,11 +121,21 @@ func run(mb, instKB, echoes, assocs, runs int) error {
 		defer g.Close()
 		via, where = gl.Addr().String(), "one process on loopback holds an SCP, the guard in front of it (JSON Lines audit to a file) and the client"
 	}
+	return measure(ctx, srv, via, where, n, instKB, echoes, assocs, runs)
+}
+
+// measure times C-ECHOs, associations and C-GETs against srv directly and through the guard at
+// via, and prints the Markdown section.
+func measure(ctx context.Context, srv, via, where string, n, instKB, echoes, assocs, runs int) error {
 
 	var b strings.Builder
+	script := "bench/guard.sh"
+	if directAddr != "" {
+		script = "bench/guardlink.sh"
+	}
 	fmt.Fprintf(&b, "### pacswatch guard: added latency and throughput\n\n")
-	fmt.Fprintf(&b, "`%s` (bench/guard.sh): %s; maximum PDU %d KiB both ways (16 KiB: as dcmtk and Orthanc use); the guard %s.\n\n",
-		"go run ./bench/guardbench "+strings.Join(os.Args[1:], " "), where, maxPDU>>10, map[bool]string{false: "reads every PDU", true: "forwards data sets unread (splice)"}[spliceData])
+	fmt.Fprintf(&b, "`%s` (%s): %s; maximum PDU %d KiB both ways (16 KiB: as dcmtk and Orthanc use); the guard %s.\n\n",
+		"go run ./bench/guardbench "+shellArgs(os.Args[1:]), script, where, maxPDU>>10, map[bool]string{false: "reads every PDU", true: "forwards data sets unread (splice)"}[spliceData])
 	b.WriteString("| measure | direct | through the guard | added |\n| --- | --- | --- | --- |\n")
 	for _, m := range []struct {
 		name string
@@ -168,7 +194,7 @@ func run(mb, instKB, echoes, assocs, runs int) error {
 		fmt.Fprintf(&b, "The same C-GET %d times each way, alternating, on this shared machine: through the guard %.0f–%.0f %% of direct, median %.0f %%.\n\n",
 			runs, 100*ratios[0], 100*ratios[len(ratios)-1], 100*ratios[len(ratios)/2])
 	}
-	{
+	if directAddr == "" { // elsewhere, the SCP and the guard are other processes: no CPU to compare
 		d, g := quantile(cpuD, 0.5), quantile(cpuG, 0.5)
 		fmt.Fprintf(&b, "CPU time (SCP, client and, the second time, the guard's process or goroutines) per C-GET, median of %d: direct %.0f ms, through the guard %.0f ms; the guard's %.0f ms are %.2f ns per byte forwarded. Less noisy than throughput on a shared machine: it counts work, not waiting.\n\n",
 			runs, ms(d), ms(g), ms(g-d), float64(g-d)/float64(int64(n)*int64(instKB)<<10))
@@ -176,6 +202,18 @@ func run(mb, instKB, echoes, assocs, runs int) error {
 	fmt.Fprintf(&b, "Goal: at least 90 %% of direct throughput. The guard forwards each PDU as it came; it reads command sets and C-GET identifiers, never the instances' data sets.\n")
 	fmt.Print(b.String())
 	return nil
+}
+
+// shellArgs quotes the arguments that need it, for the command line the report shows.
+func shellArgs(args []string) string {
+	out := make([]string, len(args))
+	for i, a := range args {
+		out[i] = a
+		if strings.ContainsAny(a, " ()'") {
+			out[i] = "'" + strings.ReplaceAll(a, "'", `'\''`) + "'"
+		}
+	}
+	return strings.Join(out, " ")
 }
 
 func ms(d time.Duration) float64 { return float64(d) / 1e6 }
@@ -258,10 +296,10 @@ func getOnce(ctx context.Context, addr string) (time.Duration, int64, error) {
 	return d, total, err
 }
 
-// startSCP serves C-ECHO and a C-GET that sends n instances of size bytes of pixel data, on a
-// loopback port of its own.
-func startSCP(ctx context.Context, n, size int) (string, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+// startSCP serves C-ECHO and a C-GET that sends n instances of size bytes of pixel data, on
+// addr (a loopback port of its own for 127.0.0.1:0).
+func startSCP(ctx context.Context, addr string, n, size int) (string, error) {
+	l, err := net.Listen("tcp", addr)
 	if err != nil {
 		return "", err
 	}

@@ -6,10 +6,12 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"os/signal"
 	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 )
 
@@ -88,4 +90,18 @@ func processCPU(pid int) time.Duration {
 		}
 	}
 	return total
+}
+
+// serveOnly serves the bench SCP on addr until SIGINT or SIGTERM: the far end of a link, for
+// -direct and -via on the near end.
+func serveOnly(addr string, mb, instKB int) error {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	got, err := startSCP(ctx, addr, max(1, mb*1024/instKB), instKB<<10)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(os.Stderr, "guardbench: serving", got)
+	<-ctx.Done()
+	return nil
 }
