@@ -2,7 +2,7 @@
 # Runs the bench suite (make bench runs it after the Go benchmarks) and writes bench/RESULTS.md:
 # the scale run (bench/scale.sh), filtered and refused targets (bench/filtered.sh), the slice
 # behind a veth with zmap and nmap (bench/veth.sh), and the comparison with nmap and dcmtk
-# (bench/compare.sh), with the machine and the date; the guard (bench/guard.sh), the many-machines run
+# (bench/compare.sh), with the machine and the date; the guard (bench/guard.sh, across a link bench/guardlink.sh), the many-machines run
 # (bench/shards.sh) and store writes (bench/storebench.sh). Needs root, nmap, dcmtk, zmap, nft, jq, bc,
 # GNU time and postgresql; about 20 minutes on 2 cores (nmap on the veth slice alone may take 10).
 # Nothing leaves the machine: the loopback runs go through ../shared/tools/netns-run (an empty
@@ -18,6 +18,7 @@ bash "$BENCH/filtered.sh"
 bash "$BENCH/veth.sh"
 "$NETNS" env BENCH_OUT="$OUT" bash "$BENCH/compare.sh"
 bash "$BENCH/guard.sh"
+bash "$BENCH/guardlink.sh"
 bash "$BENCH/shards.sh"
 bash "$BENCH/storebench.sh"
 
@@ -46,6 +47,8 @@ MD
   cat "$OUT/veth.md"
   echo
   cat "$OUT/guard.md"
+  echo
+  cat "$OUT/guardlink.md"
   echo
   cat "$OUT/shards.md"
   echo
