@@ -263,6 +263,14 @@ func TestDialerBadConfig(t *testing.T) {
 
 // TestRunRetriesOwnLimit: a probe whose dial waited out its deadline for a socket slot says
 // nothing about its target: Run probes the target again instead of storing that result.
+// releaseOnFirst returns a function that, on its first call, closes held after d: the slot is
+// held from the first probe on, however long the store took to open (the race detector on a
+// loaded machine can take longer than d to get there).
+func releaseOnFirst(held net.Conn, d time.Duration) func() {
+	var once sync.Once
+	return func() { once.Do(func() { time.AfterFunc(d, func() { held.Close() }) }) }
+}
+
 func TestRunRetriesOwnLimit(t *testing.T) {
 	ln := listen(t)
 	d := scan.NewDialer(scan.DialerConfig{MaxSockets: 1})
@@ -270,8 +278,9 @@ func TestRunRetriesOwnLimit(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	time.AfterFunc(300*time.Millisecond, func() { held.Close() })
+	release := releaseOnFirst(held, 300*time.Millisecond)
 	p := proberFunc(func(ctx context.Context, tg targets.Target) probe.Result {
+		release()
 		sctx, cancel := context.WithTimeout(ctx, 50*time.Millisecond) // one step's timeout
 		defer cancel()
 		c, err := d.DialContext(sctx, "tcp", ln.addr())
@@ -356,8 +365,9 @@ func TestRunRetriesCancelledWait(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	time.AfterFunc(300*time.Millisecond, func() { held.Close() })
+	release := releaseOnFirst(held, 300*time.Millisecond)
 	p := proberFunc(func(ctx context.Context, tg targets.Target) probe.Result {
+		release()
 		dctx, cancel := context.WithCancel(ctx)
 		time.AfterFunc(50*time.Millisecond, cancel) // the request gave up: no deadline, a cancel
 		c, err := d.DialContext(dctx, "tcp", ln.addr())
@@ -388,9 +398,10 @@ func TestRunRetriesOwnLimitWeb(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	time.AfterFunc(300*time.Millisecond, func() { held.Close() })
+	release := releaseOnFirst(held, 300*time.Millisecond)
 	web := webprobe.New(webprobe.Config{Timeout: 50 * time.Millisecond, Dial: d.DialContext})
 	p := proberFunc(func(ctx context.Context, tg targets.Target) probe.Result {
+		release()
 		ap := netip.MustParseAddrPort(ln.addr())
 		return web.Probe(ctx, targets.Target{Addr: ap.Addr(), Port: ap.Port()})
 	})
