@@ -2,7 +2,8 @@
 # A realistic slice behind a veth (issue 12): 198.18.64.0/18 (16,384 addresses) × 5 ports in
 # ../shared/tools/veth-testbed, 1 % of the addresses hosting simulated PACS (pacswatch sim), SYNs
 # to every other address dropped by nftables in the fleet's namespace. Scanned from the other
-# namespace by pacswatch alone (connect stage), pacswatch --discover zmap, and nmap -sS -T5
+# namespace by pacswatch alone (SYN stage, the default as root; connect() stage), pacswatch
+# --discover zmap, and nmap -sS -T5
 # --script dicom-ping, one after the other on the same fleet; each scored against the truth.
 # Writes $OUT/veth.md. Needs root, nft, zmap, nmap, jq. Nothing leaves the test bed.
 source "$(dirname "$0")/lib.sh"
@@ -11,7 +12,7 @@ need jq bc nft zmap nmap
 TESTBED=${TESTBED:-$ROOT/../shared/tools/veth-testbed}
 CIDR=198.18.64.0/18
 HOSTS=164
-rm -f "$OUT"/veth.{truth.json,sim.err,fleet.ok,md} "$OUT"/veth.{connect,zmap,nmap}.* "$OUT"/veth-*.db*
+rm -f "$OUT"/veth.{truth.json,sim.err,fleet.ok,md} "$OUT"/veth.{syn,connect,zmap,nmap}.* "$OUT"/veth-*.db*
 
 # The fleet: the sim, then a drop rule for every SYN to an address that hosts nothing.
 fleet="$PW sim --hosts $HOSTS --seed 5 --cidr $CIDR --ports $PORTS --truth $OUT/veth.truth.json 2>$OUT/veth.sim.err &
@@ -36,14 +37,15 @@ timed() { # NAME CMD...: wall clock of CMD into $OUT/NAME.secs
 export -f timed
 scan="set -u
 [ -e $OUT/veth.fleet.ok ] || { echo 'fleet not ready' >&2; exit 1; }
-timed veth.connect /usr/bin/time -f '%M' -o $OUT/veth.connect.rss $PW scan $CIDR -p $PORTS --rate 0 -q --db $OUT/veth-connect.db -o $OUT/veth.connect.jsonl
+timed veth.syn /usr/bin/time -f '%M' -o $OUT/veth.syn.rss $PW scan $CIDR -p $PORTS --rate 0 --syn on -q --db $OUT/veth-syn.db -o $OUT/veth.syn.jsonl
+timed veth.connect /usr/bin/time -f '%M' -o $OUT/veth.connect.rss $PW scan $CIDR -p $PORTS --rate 0 --syn off -q --db $OUT/veth-connect.db -o $OUT/veth.connect.jsonl
 timed veth.zmap /usr/bin/time -f '%M' -o $OUT/veth.zmap.rss $PW scan $CIDR -p $PORTS --rate 50000 -q --db $OUT/veth-zmap.db -o $OUT/veth.zmap.jsonl \
   --discover zmap --zmap-args \"-i \$SCAN_IF -S \$SCAN_SRC -G \$FLEET_MAC -c 1\"
 timed veth.nmap timeout 600 nmap -n -Pn -sS -T5 -e \$SCAN_IF --script dicom-ping -p $PORTS $CIDR -oN $OUT/veth.nmap.txt -oG $OUT/veth.nmap.gnmap >/dev/null"
 OUT=$OUT PW=$PW "$TESTBED" --fleet-cidr "$CIDR" --wait 5 --fleet "$fleet" --scan "$scan"
 
 truth_ports=$(jq '.hosts | length' "$OUT/veth.truth.json")
-for m in connect zmap; do
+for m in syn connect zmap; do
   score "veth.$m" "$OUT/veth.truth.json" "$OUT/veth.$m.jsonl"
 done
 nmap_open=$(grep -o '[0-9]*/open/tcp' "$OUT/veth.nmap.gnmap" | wc -l)
@@ -62,14 +64,18 @@ the scanner namespace reaches it through one veth. One run of each, one after th
 
 | scanner | wall clock | targets/s | peak RSS | services found / truth | score against the truth |
 | --- | --- | --- | --- | --- | --- |
-$(row veth.connect "\`pacswatch scan $CIDR --rate 0\` (connect stage, 2 s connect timeout)")
+$(row veth.syn "\`pacswatch scan $CIDR --rate 0\` (SYN stage, the default as root; 2 s connect timeout)")
+$(row veth.connect "\`pacswatch scan $CIDR --rate 0 --syn off\` (connect() stage, 2 s connect timeout)")
 $(row veth.zmap "\`pacswatch scan $CIDR --discover zmap --rate 50000\` (zmap -c 1)")
 | \`nmap -n -Pn -sS -T5 --script dicom-ping\` | $(printf '%.1f' "$(cat "$OUT/veth.nmap.secs")") s | $(rate 81920 "$(cat "$OUT/veth.nmap.secs")") | — | $nmap_open open ports/$truth_ports; dicom-ping said DICOM on $nmap_dicom (truth: $truth_dicom speak DICOM) | $( [ -e "$OUT/veth.nmap.rc" ] && cat "$OUT/veth.nmap.rc" || echo "finished") |
 
 <details><summary>scores</summary>
 
 \`\`\`
-connect stage:
+SYN stage:
+$(cat "$OUT/veth.syn.score.txt")
+
+connect() stage:
 $(cat "$OUT/veth.connect.score.txt")
 
 --discover zmap:

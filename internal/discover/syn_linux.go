@@ -13,6 +13,9 @@ import (
 	"syscall"
 	"time"
 	"unsafe"
+
+	"golang.org/x/net/bpf"
+	"golang.org/x/sys/unix"
 )
 
 // A SYNScanner finds whether IPv4 targets accept TCP connections without connecting (nmap -sS,
@@ -116,7 +119,11 @@ func (s *SYNScanner) open() error {
 	}
 	// Only what can answer a SYN of ours reaches the TCP socket: a RST or a SYN-ACK to one of
 	// our source ports. The rest of the machine's TCP traffic (the probes') is not copied to us.
-	if err := syscall.AttachLsf(s.send, synFilter()); err != nil {
+	prog, err := synFilter()
+	if err == nil {
+		err = attachFilter(s.send, prog)
+	}
+	if err != nil {
 		return fmt.Errorf("syn stage: socket filter: %w", err)
 	}
 	for _, fd := range []int{s.send, s.icmp} {
@@ -141,28 +148,27 @@ func (s *SYNScanner) open() error {
 
 // synFilter is a classic BPF program that accepts the IPv4 TCP packets to a port of ours
 // (synPortBase on) with RST, or SYN and ACK, set.
-func synFilter() []syscall.SockFilter {
-	const (
-		ldxMSH = syscall.BPF_LDX | syscall.BPF_B | syscall.BPF_MSH
-		ldhInd = syscall.BPF_LD | syscall.BPF_H | syscall.BPF_IND
-		ldbInd = syscall.BPF_LD | syscall.BPF_B | syscall.BPF_IND
-		jge    = syscall.BPF_JMP | syscall.BPF_JGE | syscall.BPF_K
-		jset   = syscall.BPF_JMP | syscall.BPF_JSET | syscall.BPF_K
-		jeq    = syscall.BPF_JMP | syscall.BPF_JEQ | syscall.BPF_K
-		and    = syscall.BPF_ALU | syscall.BPF_AND | syscall.BPF_K
-		ret    = syscall.BPF_RET | syscall.BPF_K
-	)
-	return []syscall.SockFilter{
-		*syscall.LsfStmt(ldxMSH, 0),                // 0: X = IP header length
-		*syscall.LsfStmt(ldhInd, 2),                // 1: A = destination port
-		*syscall.LsfJump(jge, synPortBase, 0, 5),   // 2: ours, or drop
-		*syscall.LsfStmt(ldbInd, 13),               // 3: A = flags
-		*syscall.LsfJump(jset, tcpRST, 2, 0),       // 4: RST: accept
-		*syscall.LsfStmt(and, tcpSYN|tcpACK),       // 5
-		*syscall.LsfJump(jeq, tcpSYN|tcpACK, 0, 1), // 6: SYN-ACK: accept
-		*syscall.LsfStmt(ret, 0xffff),              // 7: accept
-		*syscall.LsfStmt(ret, 0),                   // 8: drop
+func synFilter() ([]bpf.RawInstruction, error) {
+	return bpf.Assemble([]bpf.Instruction{
+		bpf.LoadMemShift{Off: 0},          // 0: X = IP header length
+		bpf.LoadIndirect{Off: 2, Size: 2}, // 1: A = destination port
+		bpf.JumpIf{Cond: bpf.JumpGreaterOrEqual, Val: synPortBase, SkipFalse: 5}, // 2: ours, or drop
+		bpf.LoadIndirect{Off: 13, Size: 1},                                       // 3: A = flags
+		bpf.JumpIf{Cond: bpf.JumpBitsSet, Val: tcpRST, SkipTrue: 2},              // 4: RST: accept
+		bpf.ALUOpConstant{Op: bpf.ALUOpAnd, Val: tcpSYN | tcpACK},                // 5
+		bpf.JumpIf{Cond: bpf.JumpEqual, Val: tcpSYN | tcpACK, SkipFalse: 1},      // 6: SYN-ACK: accept
+		bpf.RetConstant{Val: 0xffff},                                             // 7: accept
+		bpf.RetConstant{Val: 0},                                                  // 8: drop
+	})
+}
+
+// attachFilter attaches the classic BPF program prog to socket fd.
+func attachFilter(fd int, prog []bpf.RawInstruction) error {
+	fs := make([]unix.SockFilter, len(prog))
+	for i, in := range prog {
+		fs[i] = unix.SockFilter{Code: in.Op, Jt: in.Jt, Jf: in.Jf, K: in.K}
 	}
+	return unix.SetsockoptSockFprog(fd, unix.SOL_SOCKET, unix.SO_ATTACH_FILTER, &unix.SockFprog{Len: uint16(len(fs)), Filter: &fs[0]})
 }
 
 // Timeout returns how long an attempt waits for an answer.
