@@ -27,8 +27,7 @@ type Connector struct {
 
 	mu      sync.Mutex      // protects the fields below
 	pending map[int32]*pend // by file descriptor
-	fifo    []deadline      // in deadline order, from head on; entries no longer pending are skipped
-	head    int             // first live entry of fifo
+	fifo    fifo[deadline]  // in deadline order; entries no longer pending are skipped
 	seq     uint32          // tells an attempt's epoll events from those of an earlier socket of the same number
 	closed  bool
 }
@@ -120,7 +119,7 @@ func (c *Connector) Connect(ctx context.Context, ap netip.AddrPort) (net.Conn, e
 		return nil, os.NewSyscallError("epoll_ctl", err)
 	}
 	c.pending[p.fd] = p
-	c.fifo = append(c.fifo, deadline{fd: p.fd, seq: p.seq, at: int64(time.Since(c.base) + c.timeout)})
+	c.fifo.push(deadline{fd: p.fd, seq: p.seq, at: int64(time.Since(c.base) + c.timeout)})
 	c.mu.Unlock()
 
 	select {
@@ -234,28 +233,17 @@ func (c *Connector) loop() {
 func (c *Connector) nextWait() int {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	for c.head < len(c.fifo) {
-		if _, ok := c.live(c.fifo[c.head]); ok {
+	for c.fifo.len() > 0 {
+		if _, ok := c.live(c.fifo.first()); ok {
 			break
 		}
-		c.pop()
+		c.fifo.pop()
 	}
-	if c.head == len(c.fifo) {
+	if c.fifo.len() == 0 {
 		return 50
 	}
-	d := time.Duration(c.fifo[c.head].at) - time.Since(c.base)
+	d := time.Duration(c.fifo.first().at) - time.Since(c.base)
 	return int(min(max((d+time.Millisecond-1)/time.Millisecond, 0), 50))
-}
-
-// pop drops the head of the FIFO, and compacts it now and then. c.mu must be held.
-func (c *Connector) pop() {
-	c.head++
-	if c.head == len(c.fifo) {
-		c.fifo, c.head = c.fifo[:0], 0
-	} else if c.head >= 4096 && 2*c.head >= len(c.fifo) {
-		n := copy(c.fifo, c.fifo[c.head:])
-		c.fifo, c.head = c.fifo[:n], 0
-	}
 }
 
 // complete answers the attempt of an epoll event: its socket is connected or failed.
@@ -304,12 +292,12 @@ func (c *Connector) expire() {
 	now := int64(time.Since(c.base))
 	var late []*pend
 	c.mu.Lock()
-	for c.head < len(c.fifo) && c.fifo[c.head].at <= now {
-		if p, ok := c.live(c.fifo[c.head]); ok {
+	for c.fifo.len() > 0 && c.fifo.first().at <= now {
+		if p, ok := c.live(c.fifo.first()); ok {
 			delete(c.pending, p.fd)
 			late = append(late, p)
 		}
-		c.pop()
+		c.fifo.pop()
 	}
 	c.mu.Unlock()
 	for _, p := range late {
@@ -326,7 +314,7 @@ func (c *Connector) fail(err error) {
 		ps = append(ps, p)
 	}
 	clear(c.pending)
-	c.fifo, c.head = nil, 0
+	c.fifo.reset()
 	c.mu.Unlock()
 	for _, p := range ps {
 		syscall.Close(int(p.fd))

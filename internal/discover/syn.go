@@ -191,30 +191,9 @@ func addr4(ap netip.AddrPort) ([4]byte, bool) {
 	return a.As4(), true
 }
 
-// synDeadline is an attempt's entry in a synFIFO: no pointer, 24 bytes.
+// synDeadline is an attempt's entry in a fifo: no pointer, 24 bytes.
 type synDeadline struct {
 	key uint64
 	gen uint32
 	at  int64 // nanoseconds since the scanner's base
-}
-
-// synFIFO holds deadlines in the order they fall (every attempt waits as long), from head on.
-type synFIFO struct {
-	q    []synDeadline
-	head int
-}
-
-func (f *synFIFO) push(d synDeadline) { f.q = append(f.q, d) }
-func (f *synFIFO) len() int           { return len(f.q) - f.head }
-func (f *synFIFO) first() synDeadline { return f.q[f.head] }
-
-// pop drops the first deadline, and compacts the queue now and then.
-func (f *synFIFO) pop() {
-	f.head++
-	if f.head == len(f.q) {
-		f.q, f.head = f.q[:0], 0
-	} else if f.head >= 4096 && 2*f.head >= len(f.q) {
-		n := copy(f.q, f.q[f.head:])
-		f.q, f.head = f.q[:n], 0
-	}
 }

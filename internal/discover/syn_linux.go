@@ -48,8 +48,8 @@ type SYNScanner struct {
 
 	mu      sync.Mutex         // protects the fields below
 	pending map[uint64]synPend // by synKey
-	resend  synFIFO            // halfway through the timeout
-	expire  synFIFO            // at the timeout
+	resend  fifo[synDeadline]  // halfway through the timeout
+	expire  fifo[synDeadline]  // at the timeout
 	gen     uint32             // tells an attempt from an earlier one to the same target
 	lossAt  int64              // when a receive buffer was last seen to have dropped a packet, since base; 0: never
 	closed  bool
@@ -379,7 +379,7 @@ func (s *SYNScanner) nextWait() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	next := int64(-1)
-	for _, f := range []*synFIFO{&s.resend, &s.expire} {
+	for _, f := range []*fifo[synDeadline]{&s.resend, &s.expire} {
 		for f.len() > 0 && !s.live(f.first()) {
 			f.pop()
 		}
@@ -454,7 +454,7 @@ func (s *SYNScanner) fail(err error) {
 		dones = append(dones, p.done)
 	}
 	clear(s.pending)
-	s.resend, s.expire = synFIFO{}, synFIFO{}
+	s.resend, s.expire = fifo[synDeadline]{}, fifo[synDeadline]{}
 	s.mu.Unlock()
 	for _, done := range dones {
 		done(err)
