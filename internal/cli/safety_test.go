@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -430,21 +431,41 @@ func TestOneProcessPerScan(t *testing.T) {
 // TestShardRerunContinues (issue 13): a shard run again with the same command after a crash (a
 // restarted pod of an Indexed Job) continues its own unfinished scan instead of starting a new
 // one, and --shard without --seed is refused (shards must walk one permutation).
+// The targets come as arguments, and from a list file as deploy/k8s's Job gives them (-iL is not
+// stored with a scan: the target space's digest tells the same run).
 func TestShardRerunContinues(t *testing.T) {
 	ns := newNetns(t)
+	listDir := t.TempDir()
+	list := filepath.Join(listDir, "targets.txt")
+	if err := os.WriteFile(list, []byte("127.11.0.0/24\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	shard := []string{"-p", "9", "--shard", "1/2", "--seed", "4", "--name", "run", "--all-targets"}
+	for _, tc := range []struct {
+		name    string
+		targets []string
+	}{
+		{"arguments", []string{"127.11.0.0/24"}},
+		{"list file", []string{"-iL", list, "--errors-exit-code", "0"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			db := filepath.Join(dir, "p.db")
+			args := append(slices.Clone(tc.targets), shard...)
+			first := interrupt(t, ns, dir, db, append(args, "--rate", "50")...)
+			_, stderr, code := ns.run(t, dir, append([]string{"scan", "--db", db, "-q"}, args...)...)
+			if code != 0 || !strings.Contains(stderr, "scan "+first.ID+": shard 1/2 of this run did not finish: continuing it") {
+				t.Fatalf("re-run of the shard: exit %d, %q; want it to continue scan %s", code, stderr, first.ID)
+			}
+			sc, sum := scanState(t, db)
+			if sc.ID != first.ID || sc.Finished.IsZero() || sum.Results != sc.Total || sc.Total != 128 {
+				t.Errorf("after the re-run: latest scan %s (finished %v), %d of %d results; want scan %s finished with 128", sc.ID, sc.Finished, sum.Results, sc.Total, first.ID)
+			}
+		})
+	}
 	dir := t.TempDir()
 	db := filepath.Join(dir, "p.db")
-	args := []string{"127.11.0.0/24", "-p", "9", "--shard", "1/2", "--seed", "4", "--name", "run", "--all-targets"}
-	first := interrupt(t, ns, dir, db, append(args, "--rate", "50")...)
-	_, stderr, code := ns.run(t, dir, append([]string{"scan", "--db", db, "-q"}, args...)...)
-	if code != 0 || !strings.Contains(stderr, "scan "+first.ID+": shard 1/2 of this run did not finish: continuing it") {
-		t.Fatalf("re-run of the shard: exit %d, %q; want it to continue scan %s", code, stderr, first.ID)
-	}
-	sc, sum := scanState(t, db)
-	if sc.ID != first.ID || sc.Finished.IsZero() || sum.Results != sc.Total || sc.Total != 128 {
-		t.Errorf("after the re-run: latest scan %s (finished %v), %d of %d results; want scan %s finished with 128", sc.ID, sc.Finished, sum.Results, sc.Total, first.ID)
-	}
-	_, stderr, code = ns.run(t, dir, "scan", "127.11.0.0/24", "-p", "9", "--shard", "0/2", "--db", db)
+	_, stderr, code := ns.run(t, dir, "scan", "127.11.0.0/24", "-p", "9", "--shard", "0/2", "--db", db)
 	if code != 2 {
 		t.Errorf("--shard without --seed: exit %d, want 2", code)
 	}

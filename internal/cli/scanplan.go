@@ -244,11 +244,12 @@ var resumeMayChange = map[string]bool{
 var notStored = map[string]bool{"resume": true, "input-list": true, "yes": true, "quiet": true, "verbose": true, "log-format": true}
 
 // checkResumeFlags refuses, on --resume, a flag given now whose value differs from the one the
-// scan started with.
+// scan started with. Flags never stored (notStored) are not compared: -iL's targets are told by
+// the target space's digest, which the caller checks.
 func checkResumeFlags(fl *pflag.FlagSet, sc store.Scan) error {
 	var bad []string
 	fl.Visit(func(f *pflag.Flag) {
-		if resumeMayChange[f.Name] {
+		if resumeMayChange[f.Name] || notStored[f.Name] {
 			return
 		}
 		stored, ok := sc.Settings[f.Name]
