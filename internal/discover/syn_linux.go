@@ -171,9 +171,6 @@ func attachFilter(fd int, prog []bpf.RawInstruction) error {
 	return unix.SetsockoptSockFprog(fd, unix.SOL_SOCKET, unix.SO_ATTACH_FILTER, &unix.SockFprog{Len: uint16(len(fs)), Filter: &fs[0]})
 }
 
-// Timeout returns how long an attempt waits for an answer.
-func (s *SYNScanner) Timeout() time.Duration { return s.timeout }
-
 // Pending returns how many attempts are in flight.
 func (s *SYNScanner) Pending() int {
 	s.mu.Lock()

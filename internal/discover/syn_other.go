@@ -21,9 +21,6 @@ func SYNAvailable() error {
 	return fmt.Errorf("%w: the SYN stage is Linux-only", ErrSYNUnavailable)
 }
 
-// Timeout is never called: there is no SYNScanner.
-func (s *SYNScanner) Timeout() time.Duration { return DefaultConnectTimeout }
-
 // Pending is never called: there is no SYNScanner.
 func (s *SYNScanner) Pending() int { return 0 }
 

@@ -135,10 +135,11 @@ func newEngine(st store.Store, sc store.Scan, total uint64, p Prober, cfg Config
 	case cfg.Rate > 0:
 		e.lim = rate.NewLimiter(rate.Limit(cfg.Rate), 1)
 	}
-	e.sem = make(chan struct{}, 2*e.workers())
-	if cfg.SYN && cfg.ConnectTimeout > 0 {
-		e.sem = make(chan struct{}, max(2*e.workers(), SYNInFlight+2*e.cfg.Concurrency))
+	held := 2 * e.workers()
+	if cfg.synStage() {
+		held = max(held, SYNInFlight+2*e.cfg.Concurrency)
 	}
+	e.sem = make(chan struct{}, held)
 	e.stats.excluded.Store(sc.Progress.Excluded)
 	return e
 }

@@ -276,7 +276,7 @@ func (e *engine) execute(ctx context.Context, sc store.Scan, src source, skip ma
 	jobs := make(chan *job)
 	results := make(chan *job, e.workers())
 	endSYN := func() {}
-	if cfg.SYN && cfg.ConnectTimeout > 0 {
+	if cfg.synStage() {
 		if endSYN, err = e.startSYN(runCtx, results); err != nil {
 			return e.snapshot(), err
 		}

@@ -29,6 +29,9 @@ import (
 // the default connect timeout of 2 s, 32,768 attempts a second at most when none answers.
 const SYNInFlight = 1 << 16
 
+// synStage reports whether a run of cfg has a SYN stage: Config.SYN with a connect stage.
+func (cfg Config) synStage() bool { return cfg.SYN && cfg.ConnectTimeout > 0 }
+
 // synStage is the engine's SYN stage.
 type synStage struct {
 	s      *discover.SYNScanner

@@ -36,7 +36,7 @@ func Accept(ctx context.Context, conn net.Conn, cfg ServerConfig) (_ *Assoc, err
 		}
 	}()
 	a := newAssoc(conn, true, cfg.MaxPDU, cfg.MaxReadPDU, cfg.MaxMessage)
-	defer a.watch(ctx)()
+	a.watch(ctx)
 	p, err := a.readPDU(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("read A-ASSOCIATE-RQ: %w", err)

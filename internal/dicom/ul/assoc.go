@@ -177,12 +177,12 @@ func (a *Assoc) Context(abstractSyntax string) (Context, bool) {
 // ctx moves the deadline into the past so that no read or write outlives ctx. The context stays in
 // charge after the call, until a call under another context, Abort or Close takes over: the
 // thousands of reads of a C-FIND under one context set the deadline and register with the context
-// once, not once a read. The returned function does nothing; callers defer it all the same.
-func (a *Assoc) watch(ctx context.Context) (stop func()) {
+// once, not once a read.
+func (a *Assoc) watch(ctx context.Context) {
 	a.wmu.Lock()
 	defer a.wmu.Unlock()
 	if ctx == a.wctx {
-		return nop
+		return
 	}
 	a.unwatchLocked()
 	d, _ := ctx.Deadline() // zero: none
@@ -193,10 +193,7 @@ func (a *Assoc) watch(ctx context.Context) (stop func()) {
 		a.conn.SetDeadline(time.Unix(1, 0)) // in the past
 		close(done)
 	})
-	return nop
 }
-
-func nop() {}
 
 // unwatch ends the governing context's hold on the connection, so that the Assoc is no longer
 // referenced from it.
@@ -257,7 +254,7 @@ func (a *Assoc) Release(ctx context.Context) error {
 	defer a.Close()
 	ctx, cancel := context.WithTimeout(ctx, releaseTimeout)
 	defer cancel()
-	defer a.watch(ctx)()
+	a.watch(ctx)
 	if err := a.writePDU(ctx, AReleaseRQ{}); err != nil {
 		return fmt.Errorf("send A-RELEASE-RQ: %w", err)
 	}
@@ -302,7 +299,7 @@ func (a *Assoc) ReplyRelease(ctx context.Context) error {
 		return nil
 	}
 	defer a.Close()
-	defer a.watch(ctx)()
+	a.watch(ctx)
 	if err := a.writePDU(ctx, AReleaseRP{}); err != nil {
 		return fmt.Errorf("send A-RELEASE-RP: %w", err)
 	}

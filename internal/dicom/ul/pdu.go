@@ -405,9 +405,6 @@ func parseAC(body []byte) (*AAssociateAC, error) {
 }
 
 func parsePDataTF(body []byte) (*PDataTF, error) {
-	if len(body) == 0 {
-		return nil, fmt.Errorf("%w: no presentation data value", ErrMalformed)
-	}
 	pdvs, err := appendPDVs(nil, body)
 	if err != nil {
 		return nil, err

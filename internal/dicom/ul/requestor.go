@@ -64,7 +64,7 @@ func NewClient(ctx context.Context, conn net.Conn, cfg Config) (_ *Assoc, err er
 	}
 	a := newAssoc(conn, false, cfg.MaxPDU, cfg.MaxReadPDU, cfg.MaxMessage)
 	a.rq = rq
-	defer a.watch(ctx)()
+	a.watch(ctx)
 	if err := a.writePDU(ctx, rq); err != nil {
 		return nil, fmt.Errorf("send A-ASSOCIATE-RQ: %w", err)
 	}

@@ -19,7 +19,7 @@ func (a *Assoc) Send(ctx context.Context, contextID byte, command, data []byte) 
 	if a.fragment <= 0 {
 		return fmt.Errorf("%w: peer maximum PDU length %d leaves no room for data", ErrProtocol, a.info.PeerMaxPDU)
 	}
-	defer a.watch(ctx)()
+	a.watch(ctx)
 	if n := len(command) + len(data); len(data) > 0 && len(command) <= a.fragment && len(data) <= a.fragment && n <= smallPDV {
 		// One write for both P-DATA-TFs: the bytes on the wire are the same, and a server that
 		// streams C-FIND responses makes half the system calls.
@@ -164,7 +164,7 @@ func (a *Assoc) nextData(ctx context.Context) (PDV, error) {
 // ErrProtocol; an A-RELEASE-RQ is ErrReleaseRequested; an A-ABORT an
 // *AbortedError.
 func (a *Assoc) ReadCommand(ctx context.Context) (contextID byte, cmd []byte, err error) {
-	defer a.watch(ctx)()
+	a.watch(ctx)
 	for a.re.inData() {
 		if _, err := a.nextData(ctx); err != nil {
 			return 0, nil, fmt.Errorf("discard data set: %w", err)
@@ -195,7 +195,7 @@ func (a *Assoc) ReadData(ctx context.Context) ([]byte, error) {
 	if !a.re.dataExpected() {
 		return nil, fmt.Errorf("read data set: %w: no command read before the data set", ErrProtocol)
 	}
-	defer a.watch(ctx)()
+	a.watch(ctx)
 	for {
 		v, err := a.next(ctx)
 		if err != nil {
@@ -240,9 +240,8 @@ func (r *dataReader) Read(p []byte) (int, error) {
 		case r.err != nil:
 			return 0, r.err
 		}
-		stop := r.a.watch(r.ctx)
+		r.a.watch(r.ctx)
 		v, err := r.a.nextData(r.ctx)
-		stop()
 		if err != nil {
 			r.err = fmt.Errorf("read data set: %w", err)
 			return 0, r.err
