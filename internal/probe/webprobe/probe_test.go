@@ -1,6 +1,7 @@
 package webprobe_test
 
 import (
+	"bufio"
 	"bytes"
 	"compress/gzip"
 	"context"
@@ -688,7 +689,15 @@ func TestProbeNotHTTP(t *testing.T) {
 							c = tc
 						}
 						if tt.reply == nil {
-							return
+							// Read the request before closing: a close with unread bytes
+							// is a reset, not the end of the stream this case is about.
+							br := bufio.NewReader(c)
+							for {
+								line, err := br.ReadString('\n')
+								if err != nil || line == "\r\n" {
+									return
+								}
+							}
 						}
 						c.Write(tt.reply)
 						io.Copy(io.Discard, c)
