@@ -47,7 +47,7 @@ func startGuardProcess(t *testing.T, args ...string) (*exec.Cmd, *lockedBuffer) 
 	cmd := exec.Command(binary, append([]string{"guard"}, args...)...)
 	stderr := newLockedBuffer()
 	cmd.Stdout, cmd.Stderr = io.Discard, stderr
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	cmd.SysProcAttr = killedWithParent()
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}

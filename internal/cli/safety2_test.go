@@ -116,49 +116,6 @@ func fileNames(m map[string]string) []string {
 	return out
 }
 
-// TestReportDiskFull (issue 10 item 6): report -o on a full disk exits 2 and leaves the previous
-// report byte for byte, with no temporary file beside it. Needs root to mount a small tmpfs.
-func TestReportDiskFull(t *testing.T) {
-	if os.Geteuid() != 0 {
-		if os.Getenv("PACSWATCH_REQUIRE_PEERS") == "1" {
-			t.Fatal("needs root to mount a full tmpfs")
-		}
-		t.Skip("needs root to mount a full tmpfs")
-	}
-	dir := t.TempDir()
-	db := filepath.Join(dir, "p.db")
-	finishedStore(t, db, exposed("127.0.0.5", "X_1"))
-	small := filepath.Join(dir, "small")
-	os.Mkdir(small, 0o755)
-	if err := syscall.Mount("tmpfs", small, "tmpfs", 0, "size=64k,mode=0755"); err != nil {
-		t.Fatalf("mount tmpfs: %v", err)
-	}
-	t.Cleanup(func() { syscall.Unmount(small, 0) })
-	out := filepath.Join(small, "report.html")
-	if _, stderr, code := pacswatchIn(t, dir, "", "report", "--db", db, "-o", out); code != 0 {
-		t.Fatalf("first report: exit %d: %s", code, stderr)
-	}
-	old, _ := os.ReadFile(out)
-	// Fill what is left.
-	filler, _ := os.Create(filepath.Join(small, "filler"))
-	filler.Write(make([]byte, 1<<20))
-	filler.Close()
-	_, stderr, code := pacswatchIn(t, dir, "", "report", "--db", db, "-o", out)
-	if code != 2 {
-		t.Errorf("report on a full disk: exit %d, want 2: %s", code, stderr)
-	}
-	if strings.Count(stderr, "\n") != 1 {
-		t.Errorf("report on a full disk: stderr %q, want one line", stderr)
-	}
-	if now, _ := os.ReadFile(out); !bytes.Equal(now, old) || len(old) == 0 {
-		t.Errorf("the previous report (%d bytes) became %d bytes", len(old), len(now))
-	}
-	ents, _ := os.ReadDir(small)
-	if len(ents) != 2 {
-		t.Errorf("files on the full disk: %v, want the report and the filler only", ents)
-	}
-}
-
 // TestMarkdownServerLink (issue 10 item 14): a version name such as https://evil.example/login,
 // stored from a scanned server, is text in the Markdown report: a GFM renderer makes no link.
 func TestMarkdownServerLink(t *testing.T) {

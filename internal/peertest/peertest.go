@@ -96,7 +96,7 @@ func start(t testing.TB, dir, logName string, argv ...string) *process {
 	cmd.Dir = dir
 	cmd.Env = append(os.Environ(), "TCP_NODELAY=1")
 	cmd.Stdout, cmd.Stderr = logf, logf
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	cmd.SysProcAttr = procAttr(syscall.SIGKILL)
 	if err := cmd.Start(); err != nil {
 		logf.Close()
 		t.Fatalf("start %s: %v", argv[0], err)
