@@ -195,6 +195,9 @@ func probeDICOM(ctx context.Context, cfg Config, cands []targets.Target) (probe.
 }
 
 func statusText(r probe.Result) string {
+	if r.Status == probe.StatusOpen {
+		return fmt.Sprintf("open, but no DICOM (%s)", r.Error)
+	}
 	if r.Error != "" {
 		return r.Error
 	}

@@ -69,6 +69,16 @@ func ClassifyConnect(err error) (Status, string) {
 	return s, text
 }
 
+// ResetOnConnect reports whether err, an error of opening a TCP connection, says the peer
+// accepted the connection and reset it before the dialer saw it established. A refusal is
+// ECONNREFUSED (a reset answering the SYN); ECONNRESET comes only once the handshake is done.
+// Something listens there: the port is open, and the probe records it as it records a
+// connection reset before it was read, which it is as often, depending only on which side of
+// the reset the dialer looked.
+func ResetOnConnect(err error) bool {
+	return errors.Is(err, syscall.ECONNRESET)
+}
+
 // IsTimeout reports whether err is a timeout: a context's deadline, or a net.Error (a
 // connection's deadline, a dial's timeout) that says it is one.
 func IsTimeout(err error) bool {

@@ -74,6 +74,24 @@ func TestClassifyConnect(t *testing.T) {
 	}
 }
 
+func TestResetOnConnect(t *testing.T) {
+	for _, tc := range []struct {
+		err  error
+		want bool
+	}{
+		{&net.OpError{Op: "dial", Err: os.NewSyscallError("connect", syscall.ECONNRESET)}, true},
+		{fmt.Errorf("connect stage: %w", syscall.ECONNRESET), true},
+		{&net.OpError{Op: "dial", Err: os.NewSyscallError("connect", syscall.ECONNREFUSED)}, false},
+		{syscall.EPIPE, false},
+		{io.EOF, false},
+		{nil, false},
+	} {
+		if got := ResetOnConnect(tc.err); got != tc.want {
+			t.Errorf("ResetOnConnect(%v) = %v, want %v", tc.err, got, tc.want)
+		}
+	}
+}
+
 func TestMark(t *testing.T) {
 	if Mark(nil, FailureMalformed) != nil {
 		t.Error("Mark(nil) is not nil")

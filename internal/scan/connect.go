@@ -70,6 +70,15 @@ func (e *engine) connect(ctx context.Context, j *job, a *attempt) (open, ok bool
 	}
 	ap := netip.AddrPortFrom(j.t.Addr, j.t.Port)
 	c, err := e.connectRetry(ctx, ap, a)
+	if probe.ResetOnConnect(err) {
+		// Accepted, then reset before the stage saw it: the port is open. The probe connects
+		// again, with a rate token of its own, and records what it finds, as for a target whose
+		// reset the stage did not see.
+		<-d.slots
+		d.reach.report(nil, a)
+		a.credit.Store(false)
+		return true, true
+	}
 	if err != nil {
 		<-d.slots
 		if ctx.Err() != nil || a.outOfFiles.Load() || errors.Is(err, discover.ErrClosed) {

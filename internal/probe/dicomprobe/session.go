@@ -53,6 +53,17 @@ func (s *Session) Connect(ctx context.Context) bool {
 		return false
 	}
 	conn, err := s.p.dial(ctx, s.t.String())
+	if probe.ResetOnConnect(err) {
+		// Accepted and reset at once: open, and what Associate records when the reset comes
+		// after the dial returned.
+		s.r.Status = probe.StatusOpen
+		if s.p.cfg.Depth >= DepthAssociate {
+			s.r.Error = "connection reset"
+			s.r.Exposure = &probe.Exposure{Level: probe.LevelNotDICOM}
+		}
+		s.log.Debug("connect", "status", s.r.Status, "error", "connection reset")
+		return false
+	}
 	if err != nil {
 		s.r.Status, s.r.Error = probe.ClassifyConnect(err)
 		s.log.Debug("connect", "status", s.r.Status, "error", s.r.Error)

@@ -120,7 +120,7 @@ func (p *Prober) Probe(ctx context.Context, t targets.Target) (r probe.Result) {
 
 	root, err := s.start(ctx)
 	var de *dialError
-	if errors.As(err, &de) {
+	if errors.As(err, &de) && !probe.ResetOnConnect(de.err) {
 		r.Status, r.Error = probe.ClassifyConnect(de.err)
 		return r
 	}

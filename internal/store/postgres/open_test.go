@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"math/rand/v2"
 	"net/netip"
 	"strings"
 	"sync"
@@ -169,8 +170,10 @@ func TestReadOnlyRole(t *testing.T) {
 	if _, err := s.Secret(ctx); err != nil {
 		t.Fatal(err)
 	}
-	exec(t, url, `CREATE ROLE reader LOGIN`, `GRANT SELECT ON ALL TABLES IN SCHEMA public TO reader`)
-	roURL := strings.Replace(url, "postgres://"+pgtest.User+"@", "postgres://reader@", 1)
+	// Roles are the server's, not the database's: a name of this run's, so that -count=2 runs.
+	reader := fmt.Sprintf("reader%d", rand.Uint32())
+	exec(t, url, `CREATE ROLE `+reader+` LOGIN`, `GRANT SELECT ON ALL TABLES IN SCHEMA public TO `+reader)
+	roURL := strings.Replace(url, "postgres://"+pgtest.User+"@", "postgres://"+reader+"@", 1)
 
 	ro, err := postgres.OpenReadOnly(ctx, roURL)
 	if err != nil {
