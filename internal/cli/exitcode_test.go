@@ -6,38 +6,17 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
-)
 
-// resetListener accepts on loopback and resets every connection at once.
-func resetListener(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var wg sync.WaitGroup
-	t.Cleanup(func() { ln.Close(); wg.Wait() })
-	wg.Go(func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			c.(*net.TCPConn).SetLinger(0)
-			c.Close()
-		}
-	})
-	return strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)
-}
+	"github.com/pacswatch/pacswatch/internal/peertest"
+)
 
 // TestResetOnAccept: a server that accepts and resets every connection at once is an open port
 // that does not speak DICOM, in every run, with either connect stage, and the scan exits 0.
 // Before, the reset was an error result (exit 1) when the connect stage or the probe's dial saw
 // it first, an open port when the association's read did: a third of the runs differed.
 func TestResetOnAccept(t *testing.T) {
-	port := resetListener(t)
+	port := strconv.Itoa(peertest.StartResetter(t).Addr.(*net.TCPAddr).Port)
 	dir := t.TempDir()
 	for i := range 12 {
 		syn := []string{"off", "auto"}[i%2]

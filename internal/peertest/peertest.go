@@ -1,5 +1,6 @@
 // Package peertest starts real DICOM peers on loopback for integration tests: Orthanc, and dcmtk's
-// dcmqrscp and storescp, with synthetic data that contains no real patient data.
+// dcmqrscp and storescp, with synthetic data that contains no real patient data; and, for what
+// no real peer does on demand, a server that resets every connection it accepts (Resetter).
 //
 // Peers are looked up on PATH. When one is missing, Require skips the test with the reason, or fails
 // it when PACSWATCH_REQUIRE_PEERS=1 (as CI sets it): an integration test must never pass by not running.
