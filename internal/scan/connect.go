@@ -105,29 +105,19 @@ func (e *engine) connect(ctx context.Context, j *job, a *attempt) (open, ok bool
 }
 
 // connectRetry connects to ap, waiting and trying again while the process is out of file
-// descriptors (no SYN left: no new rate token is due), as Dialer.dial does.
+// descriptors (see fileWait), as Dialer.dial does.
 func (e *engine) connectRetry(ctx context.Context, ap netip.AddrPort, a *attempt) (net.Conn, error) {
-	d := e.cfg.Dialer
-	var since time.Time
-	for backoff := 5 * time.Millisecond; ; backoff = min(2*backoff, 200*time.Millisecond) {
+	var w fileWait
+	for {
 		c, err := e.connector.Connect(ctx, ap)
 		if err == nil || !outOfFiles(err) {
 			return c, err
 		}
-		now := time.Now()
-		if since.IsZero() {
-			since = now
-		}
-		d.warnOutOfFiles(now)
-		if d.Open() == 0 && now.Sub(since) >= outOfFilesAfter {
+		if w.short(e.cfg.Dialer) {
 			a.outOfFiles.Store(true)
 			return nil, fmt.Errorf("%w: %w", ErrOutOfFiles, errnoOf(err))
 		}
-		t := time.NewTimer(backoff)
-		select {
-		case <-t.C:
-		case <-ctx.Done():
-			t.Stop()
+		if !w.pause(ctx) {
 			return nil, ctx.Err()
 		}
 	}

@@ -200,40 +200,64 @@ func (d *Dialer) DialContext(ctx context.Context, network, addr string) (net.Con
 }
 
 // dial calls the configured Dial, waiting and retrying while the process is out of file
-// descriptors: no SYN was sent, so no new rate token is due. It returns how long it waited.
+// descriptors (see fileWait). It returns how long it waited.
 func (d *Dialer) dial(ctx context.Context, a *attempt, network, addr string) (net.Conn, time.Duration, error) {
-	var since time.Time
-	for backoff := 5 * time.Millisecond; ; backoff = min(2*backoff, 200*time.Millisecond) {
+	var w fileWait
+	for {
 		c, err := d.cfg.Dial(ctx, network, addr)
 		if err == nil || !outOfFiles(err) {
 			var waited time.Duration
-			if !since.IsZero() {
-				waited = time.Since(since)
+			if !w.since.IsZero() {
+				waited = time.Since(w.since)
 			}
 			return c, waited, err
 		}
-		now := time.Now()
-		if since.IsZero() {
-			since = now
+		if w.since.IsZero() {
 			a.wait(1) // until this loop returns: the wait for a descriptor is ours
 			defer a.wait(-1)
 		}
-		d.warnOutOfFiles(now)
-		if d.Open() == 0 && now.Sub(since) >= outOfFilesAfter {
-			// No connection of ours is open: none will close and free a descriptor.
+		if w.short(d) {
 			if a != nil {
 				a.outOfFiles.Store(true)
 			}
 			return nil, 0, fmt.Errorf("%w: no descriptor for a socket in %v although the scan holds none: %w",
 				ErrOutOfFiles, outOfFilesAfter, errnoOf(err))
 		}
-		t := time.NewTimer(backoff)
-		select {
-		case <-t.C:
-		case <-ctx.Done():
-			t.Stop()
-			return nil, 0, d.ownLimit(ctx, a, since, "a free file descriptor")
+		if !w.pause(ctx) {
+			return nil, 0, d.ownLimit(ctx, a, w.since, "a free file descriptor")
 		}
+	}
+}
+
+// fileWait paces an attempt that tries again while the process is out of file descriptors:
+// nothing was sent, so no new rate token is due. The zero value is a wait not yet begun.
+type fileWait struct {
+	since   time.Time     // the first failure for want of a descriptor; zero: none yet
+	backoff time.Duration // the last pause: 5 ms at first, doubling up to 200 ms
+}
+
+// short records a failure for want of a descriptor and logs it through d (every 10 s at most).
+// It reports whether to give up: no connection of d's is open, so none will close and free a
+// descriptor, and outOfFilesAfter has passed since the first failure.
+func (w *fileWait) short(d *Dialer) bool {
+	now := time.Now()
+	if w.since.IsZero() {
+		w.since = now
+	}
+	d.warnOutOfFiles(now)
+	return d.Open() == 0 && now.Sub(w.since) >= outOfFilesAfter
+}
+
+// pause waits before the next try; false when ctx ended first.
+func (w *fileWait) pause(ctx context.Context) bool {
+	w.backoff = min(max(2*w.backoff, 5*time.Millisecond), 200*time.Millisecond)
+	t := time.NewTimer(w.backoff)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
 	}
 }
 

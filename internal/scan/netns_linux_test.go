@@ -228,6 +228,21 @@ func TestDescriptorLimit(t *testing.T) {
 	if stats.Done != sp.Len() || by[probe.StatusClosed] != 1024 || by[probe.StatusFiltered]+by[probe.StatusOpen] != 1024 {
 		t.Errorf("done %d, stored %v: want 1,024 closed and 1,024 filtered (one may be open: the listener's queue)", stats.Done, by)
 	}
+
+	// The connect() stage's attempts wait out EMFILE the same way (engine.connectRetry).
+	st = openStore(t)
+	sc = createScan(t, st, sp.Len())
+	d = scan.NewDialer(scan.DialerConfig{})
+	stats, err = scan.Run(ctx, st, sc, sp.Order(7, 0, 1), connectProber(d.DialContext, timeout),
+		scan.Config{Dialer: d, Concurrency: 2000, ConnectTimeout: timeout, FlushInterval: 50 * time.Millisecond, AllTargets: true})
+	if err != nil {
+		t.Fatalf("Run with the connect stage: %v", err)
+	}
+	by, texts = statuses(t, st, sc.ID)
+	t.Logf("with the connect stage: stats %+v, stored %v %v", stats, by, texts)
+	if by[probe.StatusError] != 0 || stats.Errors != 0 || stats.Done != sp.Len() {
+		t.Errorf("connect stage: done %d, %d results with status error (%v), want %d done and none", stats.Done, by[probe.StatusError], texts, sp.Len())
+	}
 }
 
 // filteredListener listens on every address of the namespace with an accept queue of one that

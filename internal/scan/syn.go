@@ -135,8 +135,8 @@ func (e *engine) synStart(ctx context.Context, j *job) {
 		return
 	}
 	ap := netip.AddrPortFrom(j.t.Addr, j.t.Port)
-	var since time.Time
-	for backoff := 5 * time.Millisecond; ; backoff = min(2*backoff, 200*time.Millisecond) {
+	var w fileWait
+	for {
 		err := e.syn.s.Start(ap, func(err error) { e.syn.q.push(synDone{j, err}) })
 		if err == nil {
 			return
@@ -146,19 +146,13 @@ func (e *engine) synStart(ctx context.Context, j *job) {
 			return
 		}
 		// The route lookup found no descriptor: our limit, not the target's answer.
-		now := time.Now()
-		if since.IsZero() {
-			since = now
-		}
-		e.cfg.Dialer.warnOutOfFiles(now)
-		if ctx.Err() != nil || e.cfg.Dialer.Open() == 0 && now.Sub(since) >= outOfFilesAfter {
-			if ctx.Err() == nil {
+		if giveUp := w.short(e.cfg.Dialer); ctx.Err() != nil || giveUp || !w.pause(ctx) {
+			if giveUp && ctx.Err() == nil {
 				e.outOfFiles(e.stop)
 			}
 			e.synDrop(j)
 			return
 		}
-		time.Sleep(backoff)
 	}
 }
 
