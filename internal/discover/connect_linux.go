@@ -10,6 +10,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/pacswatch/pacswatch/internal/fifo"
 )
 
 // A Connector makes TCP connection attempts with many in flight at little cost: each attempt
@@ -25,10 +27,10 @@ type Connector struct {
 	stopped chan struct{}
 	stall   func() // tests: called at each turn of the loop, to make it late
 
-	mu      sync.Mutex      // protects the fields below
-	pending map[int32]*pend // by file descriptor
-	fifo    fifo[deadline]  // in deadline order; entries no longer pending are skipped
-	seq     uint32          // tells an attempt's epoll events from those of an earlier socket of the same number
+	mu      sync.Mutex           // protects the fields below
+	pending map[int32]*pend      // by file descriptor
+	fifo    fifo.Queue[deadline] // in deadline order (every attempt waits as long); entries no longer pending are skipped
+	seq     uint32               // tells an attempt's epoll events from those of an earlier socket of the same number
 	closed  bool
 }
 
@@ -119,7 +121,7 @@ func (c *Connector) Connect(ctx context.Context, ap netip.AddrPort) (net.Conn, e
 		return nil, os.NewSyscallError("epoll_ctl", err)
 	}
 	c.pending[p.fd] = p
-	c.fifo.push(deadline{fd: p.fd, seq: p.seq, at: int64(time.Since(c.base) + c.timeout)})
+	c.fifo.Push(deadline{fd: p.fd, seq: p.seq, at: int64(time.Since(c.base) + c.timeout)})
 	c.mu.Unlock()
 
 	select {
@@ -233,16 +235,16 @@ func (c *Connector) loop() {
 func (c *Connector) nextWait() int {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	for c.fifo.len() > 0 {
-		if _, ok := c.live(c.fifo.first()); ok {
+	for c.fifo.Len() > 0 {
+		if _, ok := c.live(c.fifo.First()); ok {
 			break
 		}
-		c.fifo.pop()
+		c.fifo.Pop()
 	}
-	if c.fifo.len() == 0 {
+	if c.fifo.Len() == 0 {
 		return 50
 	}
-	d := time.Duration(c.fifo.first().at) - time.Since(c.base)
+	d := time.Duration(c.fifo.First().at) - time.Since(c.base)
 	return int(min(max((d+time.Millisecond-1)/time.Millisecond, 0), 50))
 }
 
@@ -292,12 +294,12 @@ func (c *Connector) expire() {
 	now := int64(time.Since(c.base))
 	var late []*pend
 	c.mu.Lock()
-	for c.fifo.len() > 0 && c.fifo.first().at <= now {
-		if p, ok := c.live(c.fifo.first()); ok {
+	for c.fifo.Len() > 0 && c.fifo.First().at <= now {
+		if p, ok := c.live(c.fifo.First()); ok {
 			delete(c.pending, p.fd)
 			late = append(late, p)
 		}
-		c.fifo.pop()
+		c.fifo.Pop()
 	}
 	c.mu.Unlock()
 	for _, p := range late {
@@ -314,7 +316,7 @@ func (c *Connector) fail(err error) {
 		ps = append(ps, p)
 	}
 	clear(c.pending)
-	c.fifo.reset()
+	c.fifo.Reset()
 	c.mu.Unlock()
 	for _, p := range ps {
 		syscall.Close(int(p.fd))

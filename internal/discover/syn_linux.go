@@ -16,6 +16,8 @@ import (
 
 	"golang.org/x/net/bpf"
 	"golang.org/x/sys/unix"
+
+	"github.com/pacswatch/pacswatch/internal/fifo"
 )
 
 // A SYNScanner finds whether IPv4 targets accept TCP connections without connecting (nmap -sS,
@@ -46,12 +48,12 @@ type SYNScanner struct {
 	rcvbuf    int       // receive buffer size; tests make it small
 	stall     func()    // tests: called at each turn of the loop, to make it late
 
-	mu      sync.Mutex         // protects the fields below
-	pending map[uint64]synPend // by synKey
-	resend  fifo[synDeadline]  // halfway through the timeout
-	expire  fifo[synDeadline]  // at the timeout
-	gen     uint32             // tells an attempt from an earlier one to the same target
-	lossAt  int64              // when a receive buffer was last seen to have dropped a packet, since base; 0: never
+	mu      sync.Mutex              // protects the fields below
+	pending map[uint64]synPend      // by synKey
+	resend  fifo.Queue[synDeadline] // halfway through the timeout
+	expire  fifo.Queue[synDeadline] // at the timeout
+	gen     uint32                  // tells an attempt from an earlier one to the same target
+	lossAt  int64                   // when a receive buffer was last seen to have dropped a packet, since base; 0: never
 	closed  bool
 }
 
@@ -227,8 +229,8 @@ func (s *SYNScanner) start(ap netip.AddrPort, done func(error)) (uint32, error) 
 	}
 	// The timeout counts from when the SYN left, not from a wait for the send buffer.
 	now := int64(time.Since(s.base))
-	s.resend.push(synDeadline{key: k, gen: gen, at: now + int64(s.timeout/2)})
-	s.expire.push(synDeadline{key: k, gen: gen, at: now + int64(s.timeout)})
+	s.resend.Push(synDeadline{key: k, gen: gen, at: now + int64(s.timeout/2)})
+	s.expire.Push(synDeadline{key: k, gen: gen, at: now + int64(s.timeout)})
 	return gen, nil
 }
 
@@ -284,16 +286,14 @@ func (s *SYNScanner) loop() {
 		if s.stall != nil {
 			s.stall()
 		}
-		n, err := syscall.EpollWait(s.epfd, s.eventsBuf, s.nextWait())
+		_, err := syscall.EpollWait(s.epfd, s.eventsBuf, s.nextWait())
 		if err != nil && err != syscall.EINTR {
 			s.fail(os.NewSyscallError("epoll_wait", err))
 			return
 		}
-		if n > 0 {
-			s.drain()
-		}
-		// Every answer already in is taken before any deadline is looked at: an answer the
-		// loop is slow to read is never taken for a timeout.
+		// Every answer already in is taken before any deadline is looked at, whether epoll
+		// woke for one or for a deadline: an answer the loop is slow to read is never taken
+		// for a timeout.
 		s.drain()
 		s.checkDrops()
 		s.deadlines()
@@ -376,12 +376,12 @@ func (s *SYNScanner) nextWait() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	next := int64(-1)
-	for _, f := range []*fifo[synDeadline]{&s.resend, &s.expire} {
-		for f.len() > 0 && !s.live(f.first()) {
-			f.pop()
+	for _, f := range []*fifo.Queue[synDeadline]{&s.resend, &s.expire} {
+		for f.Len() > 0 && !s.live(f.First()) {
+			f.Pop()
 		}
-		if f.len() > 0 && (next < 0 || f.first().at < next) {
-			next = f.first().at
+		if f.Len() > 0 && (next < 0 || f.First().at < next) {
+			next = f.First().at
 		}
 	}
 	if next < 0 {
@@ -411,17 +411,17 @@ func (s *SYNScanner) deadlines() {
 	}
 	var late []expired
 	s.mu.Lock()
-	for s.resend.len() > 0 && s.resend.first().at <= now {
-		if d := s.resend.first(); s.live(d) {
+	for s.resend.Len() > 0 && s.resend.First().at <= now {
+		if d := s.resend.First(); s.live(d) {
 			var dst [4]byte
 			k := d.key >> 16
 			dst[0], dst[1], dst[2], dst[3] = byte(k>>24), byte(k>>16), byte(k>>8), byte(k)
 			resend = append(resend, again{src: s.pending[d.key].src, dst: dst, port: uint16(d.key)})
 		}
-		s.resend.pop()
+		s.resend.Pop()
 	}
-	for s.expire.len() > 0 && s.expire.first().at <= now {
-		if d := s.expire.first(); s.live(d) {
+	for s.expire.Len() > 0 && s.expire.First().at <= now {
+		if d := s.expire.First(); s.live(d) {
 			// No answer came; but if a receive buffer dropped packets since the SYN left, the
 			// answer may have been among them: the scanner's limit, not the target's.
 			err := ErrTimeout
@@ -431,7 +431,7 @@ func (s *SYNScanner) deadlines() {
 			late = append(late, expired{s.pending[d.key].done, err})
 			delete(s.pending, d.key)
 		}
-		s.expire.pop()
+		s.expire.Pop()
 	}
 	s.mu.Unlock()
 	for _, l := range late {
@@ -451,7 +451,7 @@ func (s *SYNScanner) fail(err error) {
 		dones = append(dones, p.done)
 	}
 	clear(s.pending)
-	s.resend, s.expire = fifo[synDeadline]{}, fifo[synDeadline]{}
+	s.resend, s.expire = fifo.Queue[synDeadline]{}, fifo.Queue[synDeadline]{}
 	s.mu.Unlock()
 	for _, done := range dones {
 		done(err)

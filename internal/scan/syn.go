@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/pacswatch/pacswatch/internal/discover"
+	"github.com/pacswatch/pacswatch/internal/fifo"
 )
 
 // The SYN stage (Config.SYN): the connect stage of IPv4 targets sends SYNs from raw sockets
@@ -45,18 +46,17 @@ type synDone struct {
 	err error
 }
 
-// synQueue is an unbounded FIFO of answers.
+// synQueue is an unbounded FIFO of answers, safe for concurrent use.
 type synQueue struct {
 	mu     sync.Mutex
 	cond   sync.Cond
-	items  []synDone
-	head   int
+	items  fifo.Queue[synDone]
 	closed bool
 }
 
 func (q *synQueue) push(d synDone) {
 	q.mu.Lock()
-	q.items = append(q.items, d)
+	q.items.Push(d)
 	q.mu.Unlock()
 	q.cond.Signal()
 }
@@ -65,17 +65,14 @@ func (q *synQueue) push(d synDone) {
 func (q *synQueue) pop() (synDone, bool) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	for q.head == len(q.items) && !q.closed {
+	for q.items.Len() == 0 && !q.closed {
 		q.cond.Wait()
 	}
-	if q.head == len(q.items) {
+	if q.items.Len() == 0 {
 		return synDone{}, false
 	}
-	d := q.items[q.head]
-	q.items[q.head] = synDone{}
-	if q.head++; q.head == len(q.items) {
-		q.items, q.head = q.items[:0], 0
-	}
+	d := q.items.First()
+	q.items.Pop()
 	return d, true
 }
 

@@ -12,8 +12,8 @@ import (
 	"time"
 )
 
-// What the SQL backends (store/sqlite, store/postgres) share: how a scan row's columns read
-// back, how times are written, and how their embedded migrations are found.
+// What the SQL backends (store/sqlite, store/postgres) share: how a scan row's columns are written
+// and read back, how times are written, and how their embedded migrations are found.
 
 // TimeLayout is how the SQL backends write times: fixed-width UTC, so that they sort as times.
 const TimeLayout = "2006-01-02T15:04:05.000000000Z"
@@ -30,16 +30,16 @@ func FormatTime(t time.Time) (string, error) {
 // ParseTime reads a time FormatTime wrote.
 func ParseTime(s string) (time.Time, error) { return time.Parse(TimeLayout, s) }
 
-// OrEmpty returns s, or an empty slice for nil (a JSON [] rather than null).
-func OrEmpty(s []string) []string {
+// orEmpty returns s, or an empty slice for nil (a JSON [] rather than null).
+func orEmpty(s []string) []string {
 	if s == nil {
 		return []string{}
 	}
 	return s
 }
 
-// OrEmptyMap returns m, or an empty map for nil (a JSON {} rather than null).
-func OrEmptyMap(m map[string]string) map[string]string {
+// orEmptyMap returns m, or an empty map for nil (a JSON {} rather than null).
+func orEmptyMap(m map[string]string) map[string]string {
 	if m == nil {
 		return map[string]string{}
 	}
@@ -52,6 +52,47 @@ type ScanRow struct {
 	Finished                      *string // nil while the scan runs
 	Targets, Settings, Exclusions []byte  // JSON
 	Total, Seed, Done, Excluded   int64   // uint64 as their int64 bit pattern
+}
+
+// EncodeScan readies sc to be a new scan's row and returns the row's columns: its times in UTC
+// (Started now when zero), its checkpoint zero, empty lists nil as Decode reads them back, and
+// the lists written as JSON ([] and {} for none). An error says which column failed.
+func EncodeScan(sc *Scan) (ScanRow, error) {
+	if sc.Started.IsZero() {
+		sc.Started = time.Now()
+	}
+	sc.Started, sc.Finished = sc.Started.UTC(), sc.Finished.UTC()
+	sc.Progress = Progress{}
+	if len(sc.Targets) == 0 {
+		sc.Targets = nil
+	}
+	if len(sc.Settings) == 0 {
+		sc.Settings = nil
+	}
+	if len(sc.Exclusions) == 0 {
+		sc.Exclusions = nil
+	}
+	row := ScanRow{Total: int64(sc.Total), Seed: int64(sc.Seed)}
+	var err error
+	if row.Started, err = FormatTime(sc.Started); err != nil {
+		return ScanRow{}, fmt.Errorf("started: %w", err)
+	}
+	if !sc.Finished.IsZero() {
+		f, err := FormatTime(sc.Finished)
+		if err != nil {
+			return ScanRow{}, fmt.Errorf("finished: %w", err)
+		}
+		row.Finished = &f
+	}
+	for _, f := range []struct {
+		dst *[]byte
+		src any
+	}{{&row.Targets, orEmpty(sc.Targets)}, {&row.Settings, orEmptyMap(sc.Settings)}, {&row.Exclusions, orEmpty(sc.Exclusions)}} {
+		if *f.dst, err = json.Marshal(f.src); err != nil {
+			return ScanRow{}, err
+		}
+	}
+	return row, nil
 }
 
 // Decode fills sc's times, lists, sizes and checkpoint from the row (sc.ID names the scan in

@@ -2,7 +2,6 @@ package postgres
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"strconv"
@@ -23,36 +22,8 @@ func (s *Store) CreateScan(ctx context.Context, sc store.Scan) (store.Scan, erro
 	if err := s.writable("create scan"); err != nil {
 		return store.Scan{}, err
 	}
-	if sc.Started.IsZero() {
-		sc.Started = time.Now()
-	}
-	sc.Started, sc.Finished = sc.Started.UTC(), sc.Finished.UTC()
-	sc.Progress = store.Progress{}
-	if len(sc.Targets) == 0 {
-		sc.Targets = nil
-	}
-	if len(sc.Settings) == 0 {
-		sc.Settings = nil
-	}
-	if len(sc.Exclusions) == 0 {
-		sc.Exclusions = nil
-	}
-	started, err := formatTime(sc.Started)
+	row, err := store.EncodeScan(&sc)
 	if err != nil {
-		return store.Scan{}, fmt.Errorf("store: create scan: started: %w", err)
-	}
-	var finished *string
-	if !sc.Finished.IsZero() {
-		f, err := formatTime(sc.Finished)
-		if err != nil {
-			return store.Scan{}, fmt.Errorf("store: create scan: finished: %w", err)
-		}
-		finished = &f
-	}
-	targets, err1 := json.Marshal(orEmpty(sc.Targets))
-	settings, err2 := json.Marshal(orEmptyMap(sc.Settings))
-	exclusions, err3 := json.Marshal(orEmpty(sc.Exclusions))
-	if err := errors.Join(err1, err2, err3); err != nil {
 		return store.Scan{}, fmt.Errorf("store: create scan: %w", err)
 	}
 	chosen := sc.ID != ""
@@ -67,8 +38,8 @@ func (s *Store) CreateScan(ctx context.Context, sc store.Scan) (store.Scan, erro
 		tag, err := s.pool.Exec(ctx, `INSERT INTO scans
 			(seq, id, name, started, finished, targets, settings, total, seed, shard, space_digest, exclusions)
 			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) ON CONFLICT (id) DO NOTHING`,
-			seq, sc.ID, sc.Name, started, finished, string(targets), string(settings), int64(sc.Total), int64(sc.Seed),
-			sc.Shard, sc.SpaceDigest, string(exclusions))
+			seq, sc.ID, sc.Name, row.Started, row.Finished, string(row.Targets), string(row.Settings), row.Total, row.Seed,
+			sc.Shard, sc.SpaceDigest, string(row.Exclusions))
 		if err != nil {
 			return store.Scan{}, s.wrap(fmt.Sprintf("create scan %q", sc.ID), err)
 		}
@@ -173,6 +144,4 @@ func scanScan(r pgx.Row) (store.Scan, error) {
 var (
 	formatTime = store.FormatTime
 	parseTime  = store.ParseTime
-	orEmpty    = store.OrEmpty
-	orEmptyMap = store.OrEmptyMap
 )

@@ -3,7 +3,6 @@ package sqlite
 import (
 	"context"
 	"database/sql"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"strconv"
@@ -32,44 +31,10 @@ func (s *Store) scanColumns() string {
 
 // CreateScan implements store.Store.
 func (s *Store) CreateScan(ctx context.Context, sc store.Scan) (store.Scan, error) {
-	if sc.Started.IsZero() {
-		sc.Started = time.Now()
-	}
-	sc.Started = sc.Started.UTC()
-	sc.Finished = sc.Finished.UTC()
-	sc.Progress = store.Progress{}
-	if len(sc.Targets) == 0 {
-		sc.Targets = nil
-	}
-	if len(sc.Settings) == 0 {
-		sc.Settings = nil
-	}
-	if len(sc.Exclusions) == 0 {
-		sc.Exclusions = nil
-	}
 	if err := s.writable("create scan"); err != nil {
 		return store.Scan{}, err
 	}
-	started, err := formatTime(sc.Started)
-	if err != nil {
-		return store.Scan{}, fmt.Errorf("store: create scan: started: %w", err)
-	}
-	var finished sql.NullString
-	if !sc.Finished.IsZero() {
-		if finished.String, err = formatTime(sc.Finished); err != nil {
-			return store.Scan{}, fmt.Errorf("store: create scan: finished: %w", err)
-		}
-		finished.Valid = true
-	}
-	targets, err := json.Marshal(orEmpty(sc.Targets))
-	if err != nil {
-		return store.Scan{}, fmt.Errorf("store: create scan: %w", err)
-	}
-	settings, err := json.Marshal(orEmptyMap(sc.Settings))
-	if err != nil {
-		return store.Scan{}, fmt.Errorf("store: create scan: %w", err)
-	}
-	exclusions, err := json.Marshal(orEmpty(sc.Exclusions))
+	row, err := store.EncodeScan(&sc)
 	if err != nil {
 		return store.Scan{}, fmt.Errorf("store: create scan: %w", err)
 	}
@@ -99,8 +64,8 @@ func (s *Store) CreateScan(ctx context.Context, sc store.Scan) (store.Scan, erro
 	res, err := tx.ExecContext(ctx, `INSERT INTO scans
 		(seq, id, name, started, finished, targets, settings, total, seed, shard, space_digest, exclusions)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING`,
-		seq, sc.ID, sc.Name, started, finished, string(targets), string(settings), int64(sc.Total), int64(sc.Seed), sc.Shard,
-		sc.SpaceDigest, string(exclusions))
+		seq, sc.ID, sc.Name, row.Started, row.Finished, string(row.Targets), string(row.Settings), row.Total, row.Seed, sc.Shard,
+		sc.SpaceDigest, string(row.Exclusions))
 	if err != nil {
 		return store.Scan{}, fmt.Errorf("store: create scan %q: %w", sc.ID, err)
 	}
@@ -222,6 +187,4 @@ func scanScan(r interface{ Scan(...any) error }) (store.Scan, error) {
 var (
 	formatTime = store.FormatTime
 	parseTime  = store.ParseTime
-	orEmpty    = store.OrEmpty
-	orEmptyMap = store.OrEmptyMap
 )
